@@ -1,0 +1,1 @@
+"""Alembic migrations of the engine's and the domain's tables."""
