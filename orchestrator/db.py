@@ -18,7 +18,9 @@ def async_url(url: str) -> str:
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
-    msg = f"DATABASE_URL must be a postgresql:// URL, got scheme of {url.split(':')[0]!r}"
+    msg = (
+        f"DATABASE_URL must be a postgresql:// URL, got scheme of {url.split(':')[0]!r}"
+    )
     raise ValueError(msg)
 
 

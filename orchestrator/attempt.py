@@ -1,0 +1,255 @@
+"""One attempt of one step, as a short sequence of phases.
+
+``claim`` (mark it running, committed at once) → ``run`` (lock the step, load its
+inputs, call the task inside the attempt's transaction) → ``record`` (output,
+success and the successors' readiness in that same transaction) → ``enqueue``
+(hand the ready successors to arq after the commit). A failure rolls the
+attempt's transaction back and records the error in a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator import state
+from orchestrator.context import StepContext
+from orchestrator.db import transaction
+from orchestrator.errors import StepTimeoutError
+from orchestrator.expansion import apply_expansion
+from orchestrator.graph import Expansion, backoff_delay, get_task, is_retryable
+from orchestrator.logs import identity
+from orchestrator.states import AttemptStatus, RunStatus
+
+logger = logging.getLogger(__name__)
+
+Enqueue = Callable[[list[state.QueuedAttempt]], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """What attempts need from their worker process."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    enqueue: Enqueue
+    worker_id: str
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+
+
+class _NotCurrent(Exception):
+    """The attempt was superseded or its run cancelled before it could commit."""
+
+
+class TaskMissingError(Exception):
+    """The step names a task this deployment no longer has."""
+
+
+async def execute_attempt(
+    runtime: Runtime, run_id: uuid.UUID, step_key: str, attempt: int
+) -> None:
+    """Run one attempt end to end; safe to call again for the same attempt."""
+    with identity(run_id=str(run_id), step_key=step_key, attempt=attempt):
+        async with transaction(runtime.sessions) as session:
+            deliveries = await state.claim_attempt(
+                session, run_id, step_key, attempt, runtime.worker_id
+            )
+        if deliveries is None:
+            logger.debug(
+                "attempt %d of step %s is not runnable, ignoring delivery",
+                attempt,
+                step_key,
+                extra={"event": "attempt.ignored"},
+            )
+            return
+        if deliveries > 1:
+            logger.warning(
+                "attempt %d of step %s delivered %d times, running it again",
+                attempt,
+                step_key,
+                deliveries,
+                extra={"event": "attempt.redelivered"},
+            )
+        await _run_and_record(runtime, run_id, step_key, attempt)
+
+
+async def _run_and_record(
+    runtime: Runtime, run_id: uuid.UUID, step_key: str, attempt: int
+) -> None:
+    try:
+        queued = await _run_in_transaction(runtime, run_id, step_key, attempt)
+    except _NotCurrent:
+        logger.info(
+            "attempt %d of step %s was superseded or cancelled; rolled back",
+            attempt,
+            step_key,
+            extra={"event": "attempt.fenced"},
+        )
+        await _record_cancellation(runtime, run_id, step_key, attempt)
+        return
+    except asyncio.CancelledError:
+        await _record_cancellation(runtime, run_id, step_key, attempt)
+        raise
+    except Exception as exc:  # noqa: BLE001 - every task error is recorded
+        await _record_failure(runtime, run_id, step_key, attempt, exc)
+        return
+    await runtime.enqueue(queued)
+
+
+async def _run_in_transaction(
+    runtime: Runtime, run_id: uuid.UUID, step_key: str, attempt: int
+) -> list[state.QueuedAttempt]:
+    async with transaction(runtime.sessions) as session:
+        claimed = await state.lock_running_step(session, run_id, step_key, attempt)
+        if claimed is None:
+            raise _NotCurrent
+        inputs = await state.load_inputs(session, run_id, step_key)
+        ctx = StepContext(
+            run_id=run_id,
+            graph_name=claimed.graph_name,
+            step_key=step_key,
+            attempt=attempt,
+            logical_time=claimed.logical_time,
+            trigger=claimed.trigger,
+            actor=claimed.actor,
+            params={**claimed.run_params, **claimed.step_params},
+            inputs=inputs,
+            session=session,
+            resources=runtime.resources,
+        )
+        with identity(graph_name=claimed.graph_name):
+            result = await _call_task(claimed, ctx)
+        return await _record_success(session, claimed, result)
+
+
+async def _call_task(claimed: state.ClaimedStep, ctx: StepContext) -> Any:
+    fn = get_task(claimed.task)
+    if fn is None:
+        msg = (
+            f"task {claimed.task!r} of step {claimed.step_key!r} no longer exists in "
+            "this deployment; re-run the graph with the current definition"
+        )
+        raise TaskMissingError(msg)
+    try:
+        async with asyncio.timeout(claimed.timeout_s):
+            return await fn(ctx)
+    except TimeoutError as exc:
+        msg = (
+            f"step {claimed.step_key!r} ran past its timeout of {claimed.timeout_s:g}s"
+        )
+        raise StepTimeoutError(msg) from exc
+
+
+async def _record_success(
+    session: AsyncSession, claimed: state.ClaimedStep, result: Any
+) -> list[state.QueuedAttempt]:
+    output = result
+    if isinstance(result, Expansion):
+        await apply_expansion(session, claimed.run_id, claimed.step_key, result)
+        output = result.output
+    output = state.output_json(output)
+    run_id, step_key = claimed.run_id, claimed.step_key
+    if not await state.record_success(
+        session, run_id, step_key, claimed.attempt, output
+    ):
+        raise _NotCurrent
+    if await state.run_status(session, run_id) != RunStatus.RUNNING:
+        raise _NotCurrent
+    queued = await state.queue_successors(session, run_id, [step_key])
+    if not queued:
+        await state.finish_run_if_done(session, run_id)
+    logger.info(
+        "step %s succeeded on attempt %d",
+        step_key,
+        claimed.attempt,
+        extra={"event": "step.succeeded"},
+    )
+
+    return queued
+
+
+def _failure_info(policy: Mapping[str, Any], exc: BaseException) -> state.FailureInfo:
+    retryable = not isinstance(exc, TaskMissingError) and is_retryable(policy, exc)
+    text = "".join(traceback.format_exception(exc))
+
+    return state.FailureInfo(
+        error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        message=str(exc) or type(exc).__name__,
+        traceback=text[-20_000:],
+        retryable=retryable,
+    )
+
+
+async def _record_failure(
+    runtime: Runtime,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+    exc: BaseException,
+) -> None:
+    async with transaction(runtime.sessions) as session:
+        policy = await session.scalar(
+            text(
+                "SELECT retry_policy FROM step_runs"
+                " WHERE run_id = :run AND step_key = :key"
+            ),
+            {"run": run_id, "key": step_key},
+        )
+        info = _failure_info(policy or {}, exc)
+        delay = backoff_delay(policy, attempt, runtime.rng) if policy else 0.0
+        outcome = await state.record_failure(
+            session, run_id, step_key, attempt, info, delay
+        )
+    if not outcome.recorded:
+        return
+    if outcome.retry is not None:
+        logger.warning(
+            "attempt %d of step %s failed, retrying in %.1fs: %s",
+            attempt,
+            step_key,
+            delay,
+            info.error_type,
+            extra={"event": "attempt.failed"},
+        )
+        await runtime.enqueue([outcome.retry])
+        return
+    logger.error(
+        "step %s failed on attempt %d: %s: %s",
+        step_key,
+        attempt,
+        info.error_type,
+        info.message,
+        extra={"event": "step.failed"},
+    )
+
+
+async def _record_cancellation(
+    runtime: Runtime, run_id: uuid.UUID, step_key: str, attempt: int
+) -> None:
+    """Record an attempt stopped because its run was cancelled.
+
+    A cancellation for any other reason (the worker shutting down) leaves the
+    attempt ``running``: arq delivers the same job again and it runs anew.
+    """
+    async with transaction(runtime.sessions) as session:
+        if await state.run_status(session, run_id) != RunStatus.CANCELLED:
+            return
+        await state.cancel_attempt(session, run_id, step_key, attempt)
+    logger.info(
+        "attempt %d of step %s stopped: its run was cancelled",
+        attempt,
+        step_key,
+        extra={"event": "attempt.cancelled"},
+    )
+
+
+__all__ = ["AttemptStatus", "Runtime", "execute_attempt"]

@@ -1,0 +1,428 @@
+"""Operator actions on runs: trigger, retry a step, re-run a step, cancel.
+
+Each action is one transaction that moves state (see :mod:`orchestrator.state`),
+records who asked in the ``actions`` table, and hands any step it made ready to
+arq after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator import state
+from orchestrator.db import transaction
+from orchestrator.errors import (
+    GraphValidationError,
+    RunFinishedError,
+    RunInProgressError,
+    RunNotFoundError,
+    StepNotFoundError,
+    StepNotRetryableError,
+)
+from orchestrator.expansion import step_row
+from orchestrator.graph import Graph
+from orchestrator.models import ActionRow, RunRow, StepEdgeRow, StepRunRow
+from orchestrator.states import RunStatus, StepRunStatus, Trigger
+
+logger = logging.getLogger(__name__)
+
+Enqueue = Callable[[list[state.QueuedAttempt]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    """The run a trigger started, or the existing run it answered with."""
+
+    run_id: uuid.UUID
+    created: bool
+    status: str
+
+
+class TriggerRejectedError(GraphValidationError):
+    """The trigger's logical time or parameters are not acceptable."""
+
+
+def check_params(graph: Graph, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The run parameters with defaults filled in; refuses unknown names."""
+    unknown = sorted(set(params) - set(graph.params_schema))
+    if unknown:
+        accepted = ", ".join(sorted(graph.params_schema)) or "none"
+        msg = (
+            f"graph {graph.name!r} does not take parameter(s) {', '.join(unknown)}; "
+            f"it accepts: {accepted}"
+        )
+        raise TriggerRejectedError(msg)
+
+    return {**graph.params_schema, **params}
+
+
+async def trigger_run(
+    sessions: async_sessionmaker[AsyncSession],
+    enqueue: Enqueue,
+    graph: Graph,
+    *,
+    logical_time: datetime,
+    trigger: Trigger,
+    actor: str,
+    params: Mapping[str, Any] | None = None,
+    dedup_key: str | None = None,
+    traceparent: str | None = None,
+    trace_id: str | None = None,
+) -> TriggerResult:
+    """Start a run of ``graph``; answer with the existing run where one applies.
+
+    A schedule slot (``trigger="schedule"``) or a ``dedup_key`` already used for
+    this graph answers with that run instead of starting a new one.
+
+    Raises:
+        RunInProgressError: the graph's ``max_active_runs`` is reached.
+        TriggerRejectedError: bad parameters, or a future logical time for a
+            graph that refuses one.
+    """
+    if logical_time.tzinfo is None:
+        msg = "logical time must carry a time zone (for example 2026-01-31T02:00Z)"
+        raise TriggerRejectedError(msg)
+    if not graph.future_logical_time and logical_time > datetime.now(UTC):
+        msg = (
+            f"graph {graph.name!r} deletes or archives data and refuses a logical "
+            f"time in the future ({logical_time.isoformat()})"
+        )
+        raise TriggerRejectedError(msg)
+    full_params = check_params(graph, params or {})
+    async with transaction(sessions) as session:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:g))"), {"g": graph.name}
+        )
+        existing = await _existing_run(session, graph, trigger, logical_time, dedup_key)
+        if existing is not None:
+            return TriggerResult(existing[0], created=False, status=existing[1])
+        await _check_concurrency(session, graph)
+        run_id = uuid.uuid4()
+        queued = await _create_run(
+            session,
+            graph,
+            run_id,
+            logical_time=logical_time,
+            trigger=trigger,
+            actor=actor,
+            params=full_params,
+            dedup_key=dedup_key,
+            traceparent=traceparent,
+            trace_id=trace_id,
+        )
+    logger.info(
+        "run %s of graph %s created by %s (%s)",
+        run_id,
+        graph.name,
+        actor,
+        trigger,
+        extra={"event": "run.created", "run_id": str(run_id), "graph_name": graph.name},
+    )
+    await enqueue(queued)
+
+    return TriggerResult(run_id, created=True, status=RunStatus.PENDING.value)
+
+
+async def _existing_run(
+    session: AsyncSession,
+    graph: Graph,
+    trigger: Trigger,
+    logical_time: datetime,
+    dedup_key: str | None,
+) -> tuple[uuid.UUID, str] | None:
+    query = select(RunRow.id, RunRow.status).where(RunRow.graph_name == graph.name)
+    if dedup_key is not None:
+        query = query.where(RunRow.dedup_key == dedup_key)
+    elif trigger == Trigger.SCHEDULE:
+        query = query.where(
+            RunRow.trigger == Trigger.SCHEDULE.value,
+            RunRow.logical_time == logical_time,
+        )
+    else:
+        return None
+    row = (await session.execute(query)).first()
+
+    return None if row is None else (row[0], row[1])
+
+
+async def _check_concurrency(session: AsyncSession, graph: Graph) -> None:
+    running = list(
+        await session.scalars(
+            select(RunRow.id)
+            .where(
+                RunRow.graph_name == graph.name,
+                RunRow.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+            )
+            .order_by(RunRow.created_at)
+        )
+    )
+    if len(running) >= graph.max_active_runs:
+        raise RunInProgressError(graph.name, running)
+
+
+async def _create_run(
+    session: AsyncSession,
+    graph: Graph,
+    run_id: uuid.UUID,
+    **fields: Any,
+) -> list[state.QueuedAttempt]:
+    definition = graph.definition()
+    await session.execute(
+        insert(RunRow).values(
+            id=run_id,
+            graph_name=graph.name,
+            graph_hash=graph.definition_hash,
+            definition=definition,
+            status=RunStatus.PENDING.value,
+            trigger=str(fields["trigger"]),
+            actor=fields["actor"],
+            logical_time=fields["logical_time"],
+            params=fields["params"],
+            dedup_key=fields["dedup_key"],
+            traceparent=fields["traceparent"],
+            trace_id=fields["trace_id"],
+        )
+    )
+    rows = [step_row(run_id, step, None) for step in definition["steps"]]
+    await session.execute(insert(StepRunRow), rows)
+    if graph.edges:
+        await session.execute(
+            insert(StepEdgeRow),
+            [
+                {"run_id": run_id, "upstream": u, "downstream": d}
+                for u, d in graph.edges
+            ],
+        )
+    roots = [key for key in graph.steps if not graph.predecessors(key)]
+
+    return await state.queue_ready(session, run_id, roots)
+
+
+async def record_action(
+    session: AsyncSession, actor: str, action: str, subject: str, **details: Any
+) -> None:
+    """Record who asked for a change (the audit trail)."""
+    await session.execute(
+        insert(ActionRow).values(
+            actor=actor, action=action, subject=subject, details=details
+        )
+    )
+
+
+async def _lock_run(session: AsyncSession, run_id: uuid.UUID) -> str:
+    status = await session.scalar(
+        text("SELECT status FROM runs WHERE id = :run FOR UPDATE"), {"run": run_id}
+    )
+    if status is None:
+        raise RunNotFoundError(run_id)
+
+    return str(status)
+
+
+async def _step_status(session: AsyncSession, run_id: uuid.UUID, step_key: str) -> str:
+    status = await session.scalar(
+        text(
+            "SELECT status FROM step_runs WHERE run_id = :run AND step_key = :key"
+            " FOR UPDATE"
+        ),
+        {"run": run_id, "key": step_key},
+    )
+    if status is None:
+        raise StepNotFoundError(run_id, step_key)
+
+    return str(status)
+
+
+_RESET = text(
+    """
+    UPDATE step_runs SET status = 'pending', budget_start = attempt + 1,
+           error = NULL, finished_at = NULL, not_before = NULL
+    WHERE run_id = :run AND step_key = ANY(:keys) AND status = ANY(:from_status)
+    """
+)
+
+_REOPEN_RUN = text(
+    "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = :run"
+)
+
+
+async def retry_step(
+    sessions: async_sessionmaker[AsyncSession],
+    enqueue: Enqueue,
+    run_id: uuid.UUID,
+    step_key: str,
+    actor: str,
+) -> TriggerResult:
+    """Retry one failed step with a fresh budget, reusing succeeded outputs.
+
+    The step goes back to ``pending`` (attempt numbers continue), its
+    ``upstream_failed`` descendants too, and the run to ``running``.
+
+    Raises:
+        StepNotRetryableError: the step is not ``failed``, or the run was
+            cancelled.
+    """
+    async with transaction(sessions) as session:
+        run_status = await _lock_run(session, run_id)
+        status = await _step_status(session, run_id, step_key)
+        if status != StepRunStatus.FAILED:
+            msg = (
+                f"step {step_key!r} of run {run_id} has status {status}; only failed "
+                "steps can be retried (use rerun for a succeeded step)"
+            )
+            raise StepNotRetryableError(msg, run_id, step_key)
+        if run_status == RunStatus.CANCELLED:
+            msg = f"run {run_id} was cancelled; trigger a new run instead"
+            raise StepNotRetryableError(msg, run_id, step_key)
+        below = await state.descendants(session, run_id, step_key)
+        await session.execute(
+            _RESET, {"run": run_id, "keys": [step_key], "from_status": ["failed"]}
+        )
+        await session.execute(
+            _RESET, {"run": run_id, "keys": below, "from_status": ["upstream_failed"]}
+        )
+        await session.execute(_REOPEN_RUN, {"run": run_id})
+        queued = await state.queue_ready(session, run_id, [step_key])
+        await record_action(session, actor, "retry_step", f"{run_id}/{step_key}")
+    logger.info(
+        "step %s of run %s retried by %s",
+        step_key,
+        run_id,
+        actor,
+        extra={"event": "step.retried", "run_id": str(run_id), "step_key": step_key},
+    )
+    await enqueue(queued)
+
+    return TriggerResult(run_id, created=False, status=RunStatus.RUNNING.value)
+
+
+async def rerun_step(
+    sessions: async_sessionmaker[AsyncSession],
+    enqueue: Enqueue,
+    run_id: uuid.UUID,
+    step_key: str,
+    actor: str,
+) -> TriggerResult:
+    """Run a succeeded step and all its descendants again (its inputs changed).
+
+    Only for a finished run; steps a re-run step had expanded are replaced by
+    what it expands into this time.
+
+    Raises:
+        StepNotRetryableError: the step has not succeeded or the run is in
+            progress.
+    """
+    async with transaction(sessions) as session:
+        run_status = await _lock_run(session, run_id)
+        status = await _step_status(session, run_id, step_key)
+        if status != StepRunStatus.SUCCEEDED:
+            msg = (
+                f"step {step_key!r} of run {run_id} has status {status}; only a "
+                "succeeded step can be re-run (use retry for a failed one)"
+            )
+            raise StepNotRetryableError(msg, run_id, step_key)
+        if run_status not in {RunStatus.SUCCEEDED, RunStatus.FAILED}:
+            msg = (
+                f"run {run_id} is {run_status}; a step can be re-run only once its "
+                "run has finished"
+            )
+            raise StepNotRetryableError(msg, run_id, step_key)
+        await _drop_expansions(session, run_id, step_key)
+        keys = [step_key, *await state.descendants(session, run_id, step_key)]
+        await session.execute(
+            _RESET,
+            {
+                "run": run_id,
+                "keys": keys,
+                "from_status": ["succeeded", "failed", "upstream_failed", "cancelled"],
+            },
+        )
+        await session.execute(_REOPEN_RUN, {"run": run_id})
+        queued = await state.queue_ready(session, run_id, [step_key])
+        await record_action(session, actor, "rerun_step", f"{run_id}/{step_key}")
+    await enqueue(queued)
+
+    return TriggerResult(run_id, created=False, status=RunStatus.RUNNING.value)
+
+
+async def _drop_expansions(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str
+) -> None:
+    """Delete steps expanded by ``step_key`` or its descendants (they re-expand)."""
+    keys = [step_key, *await state.descendants(session, run_id, step_key)]
+    await session.execute(
+        text(
+            "DELETE FROM step_runs WHERE run_id = :run AND expanded_from = ANY(:keys)"
+        ),
+        {"run": run_id, "keys": keys},
+    )
+    await session.execute(
+        text("DELETE FROM expansions WHERE run_id = :run AND step_key = ANY(:keys)"),
+        {"run": run_id, "keys": keys},
+    )
+
+
+async def cancel_run(
+    sessions: async_sessionmaker[AsyncSession], run_id: uuid.UUID, actor: str
+) -> list[str]:
+    """Cancel a run: waiting steps at once, running ones when they next commit.
+
+    Returns:
+        The arq job ids of attempts still running, for the caller to abort.
+
+    Raises:
+        RunFinishedError: the run has already finished.
+    """
+    async with transaction(sessions) as session:
+        status = await _lock_run(session, run_id)
+        if status not in {RunStatus.PENDING, RunStatus.RUNNING}:
+            raise RunFinishedError(run_id, status)
+        await session.execute(
+            text(
+                "UPDATE runs SET status = 'cancelled', finished_at = clock_timestamp()"
+                " WHERE id = :run"
+            ),
+            {"run": run_id},
+        )
+        await session.execute(
+            text(
+                """
+                UPDATE step_runs SET status = 'cancelled', finished_at = clock_timestamp()
+                WHERE run_id = :run AND step_key IN (
+                    SELECT step_key FROM step_runs WHERE run_id = :run
+                      AND status IN ('pending', 'queued') FOR UPDATE SKIP LOCKED)
+                """
+            ),
+            {"run": run_id},
+        )
+        await session.execute(
+            text(
+                "UPDATE attempts SET status = 'cancelled', finished_at = clock_timestamp()"
+                " WHERE run_id = :run AND status = 'queued'"
+            ),
+            {"run": run_id},
+        )
+        running = await session.scalars(
+            text(
+                "SELECT job_id FROM attempts WHERE run_id = :run AND status = 'running'"
+            ),
+            {"run": run_id},
+        )
+        job_ids = list(running)
+        await record_action(session, actor, "cancel_run", str(run_id))
+    logger.info(
+        "run %s cancelled by %s",
+        run_id,
+        actor,
+        extra={"event": "run.cancelled", "run_id": str(run_id)},
+    )
+
+    return job_ids

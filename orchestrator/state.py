@@ -1,0 +1,539 @@
+"""The run state machine: every transition of runs, step runs and attempts.
+
+Each function here is one transition, written as set-based SQL inside the caller's
+transaction. The rules they keep:
+
+* A step becomes ``queued`` (with a new attempt row) only when every predecessor
+  has ``succeeded``; successors are locked in key order before the check so two
+  predecessors finishing at once cannot both miss, or both claim, a successor.
+* An attempt commits only while it is still its step's current attempt and
+  ``running``; anything else (superseded by the sweep, cancelled) rolls back.
+* A run finishes only when none of its steps is ``pending``, ``queued`` or
+  ``running``; the finisher locks the run row and counts again, so of two steps
+  finishing last at the same time the second one to commit sees the first.
+
+Times use ``clock_timestamp()``: ``now()`` is the start of the transaction, and an
+attempt's transaction lasts as long as its task.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import String
+
+from orchestrator.states import (
+    AttemptStatus,
+    RunStatus,
+    StepRunStatus,
+)
+
+
+def job_id_for(run_id: uuid.UUID | str, step_key: str, attempt: int) -> str:
+    """The arq job id of one attempt; the same attempt always maps to the same id."""
+    return f"rr:{run_id}:{attempt}:{step_key}"
+
+
+@dataclass(frozen=True)
+class QueuedAttempt:
+    """An attempt that was made ``queued`` and must be handed to arq."""
+
+    run_id: uuid.UUID
+    step_key: str
+    attempt: int
+    defer_s: float = 0.0
+
+    @property
+    def job_id(self) -> str:
+        return job_id_for(self.run_id, self.step_key, self.attempt)
+
+
+@dataclass(frozen=True)
+class ClaimedStep:
+    """What an attempt needs to run, read under the step's row lock."""
+
+    run_id: uuid.UUID
+    step_key: str
+    attempt: int
+    task: str
+    graph_name: str
+    logical_time: datetime
+    trigger: str
+    actor: str
+    run_params: dict[str, Any]
+    step_params: dict[str, Any]
+    timeout_s: float
+    retry_policy: dict[str, Any]
+    traceparent: str | None
+
+
+_CLAIM = text(
+    """
+    WITH a AS (
+        UPDATE attempts SET status = 'running', worker_id = :worker,
+               started_at = coalesce(started_at, clock_timestamp()),
+               heartbeat_at = clock_timestamp(), deliveries = deliveries + 1
+        WHERE run_id = :run AND step_key = :key AND attempt = :attempt
+          AND status IN ('queued', 'running')
+          AND EXISTS (
+              SELECT 1 FROM step_runs s JOIN runs r ON r.id = s.run_id
+              WHERE s.run_id = :run AND s.step_key = :key AND s.attempt = :attempt
+                AND s.status IN ('queued', 'running')
+                AND r.status IN ('pending', 'running'))
+        RETURNING deliveries
+    ), s AS (
+        UPDATE step_runs SET status = 'running',
+               started_at = coalesce(started_at, clock_timestamp())
+        WHERE run_id = :run AND step_key = :key AND EXISTS (SELECT 1 FROM a)
+    ), r AS (
+        UPDATE runs SET status = 'running',
+               started_at = coalesce(started_at, clock_timestamp())
+        WHERE id = :run AND status = 'pending' AND EXISTS (SELECT 1 FROM a)
+    )
+    SELECT deliveries FROM a
+    """
+)
+
+
+async def claim_attempt(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int, worker: str
+) -> int | None:
+    """Mark an attempt ``running`` for this worker; ``None`` if it may not run.
+
+    Returns the number of deliveries of this attempt so far (above 1 means arq
+    delivered the same job again, after a crash or a duplicate enqueue).
+    """
+    row = (
+        await session.execute(
+            _CLAIM,
+            {"run": run_id, "key": step_key, "attempt": attempt, "worker": worker},
+        )
+    ).first()
+
+    return None if row is None else int(row[0])
+
+
+_LOCK_STEP = text(
+    """
+    SELECT s.status, s.attempt, s.task, s.params, s.timeout_s, s.retry_policy,
+           r.status, r.graph_name, r.logical_time, r.trigger, r.actor, r.params,
+           r.traceparent
+    FROM step_runs s JOIN runs r ON r.id = s.run_id
+    WHERE s.run_id = :run AND s.step_key = :key
+    FOR UPDATE OF s SKIP LOCKED
+    """
+)
+
+
+async def lock_running_step(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int
+) -> ClaimedStep | None:
+    """Lock the step row for the attempt's transaction and check it may still run.
+
+    The lock is held until the attempt commits or rolls back, so a second delivery
+    of the same attempt cannot run beside it, and the sweep, which skips locked
+    rows, never declares a live attempt lost.
+    """
+    row = (await session.execute(_LOCK_STEP, {"run": run_id, "key": step_key})).first()
+    if row is None:
+        return None
+    status, current, task_name, params, timeout_s, policy = row[:6]
+    run_status, graph_name, logical_time, trigger, actor, run_params, tp = row[6:]
+    if (
+        status != StepRunStatus.RUNNING
+        or current != attempt
+        or run_status != RunStatus.RUNNING
+    ):
+        return None
+
+    return ClaimedStep(
+        run_id=run_id,
+        step_key=step_key,
+        attempt=attempt,
+        task=task_name,
+        graph_name=graph_name,
+        logical_time=logical_time,
+        trigger=trigger,
+        actor=actor,
+        run_params=dict(run_params or {}),
+        step_params=dict(params or {}),
+        timeout_s=float(timeout_s),
+        retry_policy=dict(policy),
+        traceparent=tp,
+    )
+
+
+_INPUTS = text(
+    """
+    SELECT e.upstream, u.output FROM step_edges e
+    JOIN step_runs u ON u.run_id = e.run_id AND u.step_key = e.upstream
+    WHERE e.run_id = :run AND e.downstream = :key
+    """
+)
+
+
+async def load_inputs(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str
+) -> dict[str, Any]:
+    """Outputs of the step's direct predecessors, by step key."""
+    rows = await session.execute(_INPUTS, {"run": run_id, "key": step_key})
+
+    return {upstream: output for upstream, output in rows}
+
+
+_SUCCEED = text(
+    """
+    WITH a AS (
+        UPDATE attempts SET status = 'succeeded', finished_at = clock_timestamp()
+        WHERE run_id = :run AND step_key = :key AND attempt = :attempt
+          AND status = 'running'
+        RETURNING attempt
+    )
+    UPDATE step_runs SET status = 'succeeded', output = :output, error = NULL,
+           finished_at = clock_timestamp()
+    WHERE run_id = :run AND step_key = :key AND attempt = :attempt
+      AND status = 'running' AND EXISTS (SELECT 1 FROM a)
+    RETURNING step_key
+    """
+).bindparams(bindparam("output", type_=JSONB))
+
+
+async def record_success(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int, output: Any
+) -> bool:
+    """Mark the attempt and its step ``succeeded``; False if it was superseded."""
+    row = (
+        await session.execute(
+            _SUCCEED,
+            {"run": run_id, "key": step_key, "attempt": attempt, "output": output},
+        )
+    ).first()
+
+    return row is not None
+
+
+async def run_status(session: AsyncSession, run_id: uuid.UUID) -> str | None:
+    """The run's status as committed now."""
+    value = await session.scalar(
+        text("SELECT status FROM runs WHERE id = :run"), {"run": run_id}
+    )
+
+    return None if value is None else str(value)
+
+
+_LOCK_SUCCESSORS = text(
+    """
+    SELECT s.step_key FROM step_runs s
+    WHERE s.run_id = :run AND s.status = 'pending' AND s.step_key IN (
+        SELECT downstream FROM step_edges WHERE run_id = :run AND upstream = ANY(:keys))
+    ORDER BY s.step_key
+    FOR UPDATE OF s
+    """
+).bindparams(bindparam("keys", type_=ARRAY(String)))
+
+_QUEUE_READY = text(
+    """
+    WITH q AS (
+        UPDATE step_runs s SET status = 'queued', attempt = s.attempt + 1,
+               queued_at = clock_timestamp(), started_at = NULL, finished_at = NULL
+        WHERE s.run_id = :run AND s.step_key = ANY(:keys) AND s.status = 'pending'
+          AND NOT EXISTS (
+              SELECT 1 FROM step_edges e
+              JOIN step_runs p ON p.run_id = e.run_id AND p.step_key = e.upstream
+              WHERE e.run_id = s.run_id AND e.downstream = s.step_key
+                AND p.status <> 'succeeded')
+        RETURNING s.step_key, s.attempt
+    )
+    INSERT INTO attempts (run_id, step_key, attempt, status, job_id, deliveries,
+                          queued_at)
+    SELECT :run, q.step_key, q.attempt, 'queued',
+           'rr:' || :run_text || ':' || q.attempt || ':' || q.step_key, 0,
+           clock_timestamp()
+    FROM q
+    RETURNING step_key, attempt
+    """
+).bindparams(bindparam("keys", type_=ARRAY(String)))
+
+
+async def queue_ready(
+    session: AsyncSession, run_id: uuid.UUID, candidates: list[str]
+) -> list[QueuedAttempt]:
+    """Queue those ``pending`` candidates whose predecessors have all succeeded."""
+    if not candidates:
+        return []
+    params = {"run": run_id, "keys": sorted(candidates), "run_text": str(run_id)}
+    rows = await session.execute(_QUEUE_READY, params)
+
+    return [QueuedAttempt(run_id, key, attempt) for key, attempt in rows]
+
+
+async def queue_successors(
+    session: AsyncSession, run_id: uuid.UUID, finished: list[str]
+) -> list[QueuedAttempt]:
+    """Lock the pending successors of ``finished`` steps, then queue the ready ones.
+
+    The lock comes first, in its own statement, so the readiness check that
+    follows sees every predecessor that committed while this one waited.
+    """
+    locked = await session.execute(_LOCK_SUCCESSORS, {"run": run_id, "keys": finished})
+
+    return await queue_ready(session, run_id, [key for (key,) in locked])
+
+
+_COUNT_ACTIVE = text(
+    """
+    SELECT count(*) FILTER (WHERE status IN ('pending', 'queued')),
+           count(*) FILTER (WHERE status = 'running')
+    FROM step_runs WHERE run_id = :run
+    """
+)
+
+_FINISH_RUN = text(
+    """
+    UPDATE runs SET status = CASE
+            WHEN EXISTS (SELECT 1 FROM step_runs WHERE run_id = :run
+                         AND status IN ('failed', 'upstream_failed')) THEN 'failed'
+            WHEN EXISTS (SELECT 1 FROM step_runs WHERE run_id = :run
+                         AND status = 'cancelled') THEN 'cancelled'
+            ELSE 'succeeded' END,
+        finished_at = clock_timestamp()
+    WHERE id = :run AND status IN ('pending', 'running')
+      AND NOT EXISTS (SELECT 1 FROM step_runs WHERE run_id = :run
+                      AND status IN ('pending', 'queued', 'running'))
+    RETURNING status
+    """
+)
+
+
+async def finish_run_if_done(session: AsyncSession, run_id: uuid.UUID) -> str | None:
+    """Finish the run if no step is left to run; returns its final status."""
+    waiting, _running = (await session.execute(_COUNT_ACTIVE, {"run": run_id})).one()
+    if waiting:
+        return None
+    # Only running steps may remain, and some may be finishing right now: take
+    # the run lock and count again, so the last of them to commit sees the rest.
+    await session.execute(
+        text("SELECT 1 FROM runs WHERE id = :run FOR UPDATE"), {"run": run_id}
+    )
+    status = await session.scalar(_FINISH_RUN, {"run": run_id})
+
+    return None if status is None else str(status)
+
+
+_FAIL_ATTEMPT = text(
+    """
+    UPDATE attempts SET status = :status, finished_at = clock_timestamp(),
+           error_type = :etype, error_message = :message, traceback = :tb
+    WHERE run_id = :run AND step_key = :key AND attempt = :attempt
+      AND status IN ('queued', 'running')
+    RETURNING attempt
+    """
+)
+
+_STEP_FOR_FAILURE = text(
+    """
+    SELECT s.status, s.attempt, s.budget_start, s.max_attempts, s.retry_policy,
+           r.status
+    FROM step_runs s JOIN runs r ON r.id = s.run_id
+    WHERE s.run_id = :run AND s.step_key = :key
+    FOR UPDATE OF s
+    """
+)
+
+
+@dataclass(frozen=True)
+class FailureInfo:
+    """An attempt's error as recorded."""
+
+    error_type: str
+    message: str
+    traceback: str
+    retryable: bool
+    status: AttemptStatus = AttemptStatus.FAILED
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    """What recording a failure led to."""
+
+    recorded: bool
+    retry: QueuedAttempt | None = None
+    run_status: str | None = None
+
+
+async def record_failure(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+    failure: FailureInfo,
+    delay_s: float,
+) -> FailureOutcome:
+    """Record a failed (or lost) attempt, then queue the next one or fail the step.
+
+    A retry is queued when the error is retryable and the step's current budget
+    has attempts left; otherwise the step is ``failed``, its pending descendants
+    ``upstream_failed``, and the run finished if nothing else is in flight.
+    """
+    row = (
+        await session.execute(_STEP_FOR_FAILURE, {"run": run_id, "key": step_key})
+    ).first()
+    if row is None or row[1] != attempt or row[0] not in {"queued", "running"}:
+        return FailureOutcome(recorded=False)
+    _, _, budget_start, max_attempts, _, status_of_run = row
+    params = {
+        "run": run_id,
+        "key": step_key,
+        "attempt": attempt,
+        "status": failure.status.value,
+        "etype": failure.error_type,
+        "message": failure.message,
+        "tb": failure.traceback,
+    }
+    await session.execute(_FAIL_ATTEMPT, params)
+    used = attempt - budget_start + 1
+    if failure.retryable and used < max_attempts and status_of_run == "running":
+        return FailureOutcome(
+            recorded=True,
+            retry=await _queue_retry(session, run_id, step_key, attempt + 1, delay_s),
+        )
+    await _fail_step(session, run_id, step_key, failure.message)
+
+    return FailureOutcome(
+        recorded=True, run_status=await finish_run_if_done(session, run_id)
+    )
+
+
+async def _queue_retry(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+    delay_s: float,
+) -> QueuedAttempt:
+    await session.execute(
+        text(
+            """
+            UPDATE step_runs SET status = 'queued', attempt = :attempt,
+                   queued_at = clock_timestamp(),
+                   not_before = clock_timestamp() + make_interval(secs => :delay)
+            WHERE run_id = :run AND step_key = :key
+            """
+        ),
+        {"run": run_id, "key": step_key, "attempt": attempt, "delay": delay_s},
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO attempts (run_id, step_key, attempt, status, job_id,
+                                  deliveries, queued_at)
+            VALUES (:run, :key, :attempt, 'queued', :job, 0, clock_timestamp())
+            """
+        ),
+        {
+            "run": run_id,
+            "key": step_key,
+            "attempt": attempt,
+            "job": job_id_for(run_id, step_key, attempt),
+        },
+    )
+
+    return QueuedAttempt(run_id, step_key, attempt, defer_s=delay_s)
+
+
+_DESCENDANTS = """
+    WITH RECURSIVE d(step_key) AS (
+        SELECT downstream FROM step_edges WHERE run_id = :run AND upstream = ANY(:keys)
+        UNION
+        SELECT e.downstream FROM step_edges e JOIN d ON e.upstream = d.step_key
+        WHERE e.run_id = :run
+    )
+"""
+
+
+async def _fail_step(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str, message: str
+) -> None:
+    await session.execute(
+        text(
+            """
+            UPDATE step_runs SET status = 'failed', error = :message,
+                   finished_at = clock_timestamp()
+            WHERE run_id = :run AND step_key = :key
+            """
+        ),
+        {"run": run_id, "key": step_key, "message": message},
+    )
+    await session.execute(
+        text(
+            _DESCENDANTS
+            + """
+            UPDATE step_runs SET status = 'upstream_failed',
+                   finished_at = clock_timestamp()
+            WHERE run_id = :run AND status = 'pending'
+              AND step_key IN (SELECT step_key FROM d)
+            """
+        ).bindparams(bindparam("keys", type_=ARRAY(String))),
+        {"run": run_id, "keys": [step_key]},
+    )
+
+
+async def descendants(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str
+) -> list[str]:
+    """Every step reachable from ``step_key`` along the run's edges."""
+    rows = await session.execute(
+        text(_DESCENDANTS + "SELECT step_key FROM d").bindparams(
+            bindparam("keys", type_=ARRAY(String))
+        ),
+        {"run": run_id, "keys": [step_key]},
+    )
+
+    return [key for (key,) in rows]
+
+
+def output_json(output: Any) -> Any:
+    """Check that an output is JSON (and small) before it is stored."""
+    raw = json.dumps(output)
+    if len(raw) > 1_000_000:
+        msg = (
+            f"step output is {len(raw):,} bytes of JSON; outputs are limited to "
+            "1,000,000 bytes: keep bulk data in domain tables and output ids or counts"
+        )
+        raise ValueError(msg)
+
+    return output
+
+
+async def cancel_attempt(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int
+) -> None:
+    """Mark an attempt and its step ``cancelled`` (its run was cancelled)."""
+    params = {"run": run_id, "key": step_key, "attempt": attempt}
+    await session.execute(
+        text(
+            """
+            UPDATE attempts SET status = 'cancelled', finished_at = clock_timestamp()
+            WHERE run_id = :run AND step_key = :key AND attempt = :attempt
+              AND status IN ('queued', 'running')
+            """
+        ),
+        params,
+    )
+    await session.execute(
+        text(
+            """
+            UPDATE step_runs SET status = 'cancelled', finished_at = clock_timestamp()
+            WHERE run_id = :run AND step_key = :key AND attempt = :attempt
+              AND status IN ('queued', 'running')
+            """
+        ),
+        params,
+    )

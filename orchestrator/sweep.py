@@ -1,0 +1,217 @@
+"""The periodic sweep: repairs what a crash or a Redis restart leaves behind.
+
+It finds, in order:
+
+1. attempts ``running`` whose worker stopped heart-beating (or that outlived
+   their timeout plus the grace period): recorded as ``lost``, which counts as an
+   attempt, and retried or failed under the step's policy. A step whose row is
+   locked is skipped: the lock is held by a live attempt's transaction, and
+   PostgreSQL drops it the moment that worker's connection dies;
+2. attempts ``queued`` whose arq job no longer exists in Redis: enqueued again
+   under the same job id;
+3. steps ``pending`` whose predecessors have all succeeded (a crash between a
+   commit and the enqueue): queued;
+4. runs with nothing left to run that were never finished.
+
+Only one worker sweeps at a time (a transaction-level advisory lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from arq.connections import ArqRedis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator import state
+from orchestrator.db import transaction
+from orchestrator.executor import enqueue_attempts, job_exists
+from orchestrator.graph import backoff_delay
+from orchestrator.states import AttemptStatus
+
+logger = logging.getLogger(__name__)
+
+SWEEP_LOCK = 0x5EE9  # advisory lock key shared by every worker
+
+
+@dataclass
+class SweepReport:
+    """What one sweep repaired."""
+
+    lost: int = 0
+    requeued: int = 0
+    readied: int = 0
+    finished_runs: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.lost or self.requeued or self.readied or self.finished_runs)
+
+
+_LOST = text(
+    """
+    SELECT a.run_id, a.step_key, a.attempt, a.job_id, s.retry_policy
+    FROM attempts a
+    JOIN step_runs s ON s.run_id = a.run_id AND s.step_key = a.step_key
+    WHERE a.status = 'running' AND s.attempt = a.attempt
+      AND (coalesce(a.heartbeat_at, a.started_at) < clock_timestamp() - CAST(:grace AS interval)
+           OR a.started_at < clock_timestamp() - CAST(:grace AS interval)
+                             - make_interval(secs => s.timeout_s))
+    ORDER BY a.started_at
+    LIMIT 500
+    FOR UPDATE OF s SKIP LOCKED
+    """
+)
+
+_STALE_QUEUED = text(
+    """
+    SELECT a.run_id, a.step_key, a.attempt, a.job_id,
+           greatest(0, extract(epoch FROM s.not_before - clock_timestamp()))
+    FROM attempts a
+    JOIN step_runs s ON s.run_id = a.run_id AND s.step_key = a.step_key
+    JOIN runs r ON r.id = a.run_id
+    WHERE a.status = 'queued' AND s.status = 'queued' AND s.attempt = a.attempt
+      AND r.status IN ('pending', 'running')
+      AND a.queued_at < clock_timestamp() - CAST(:settle AS interval)
+    ORDER BY a.queued_at
+    LIMIT 5000
+    """
+)
+
+_READY_PENDING = text(
+    """
+    SELECT s.run_id, array_agg(s.step_key) FROM step_runs s
+    JOIN runs r ON r.id = s.run_id
+    WHERE s.status = 'pending' AND r.status = 'running'
+      AND NOT EXISTS (
+          SELECT 1 FROM step_edges e
+          JOIN step_runs p ON p.run_id = e.run_id AND p.step_key = e.upstream
+          WHERE e.run_id = s.run_id AND e.downstream = s.step_key
+            AND p.status <> 'succeeded')
+    GROUP BY s.run_id
+    LIMIT 100
+    """
+)
+
+_UNFINISHED_RUNS = text(
+    """
+    SELECT r.id FROM runs r
+    WHERE r.status IN ('pending', 'running')
+      AND NOT EXISTS (SELECT 1 FROM step_runs s WHERE s.run_id = r.id
+                      AND s.status IN ('pending', 'queued', 'running'))
+    LIMIT 100
+    """
+)
+
+
+async def sweep(
+    sessions: async_sessionmaker[AsyncSession],
+    redis: ArqRedis,
+    queue_name: str,
+    *,
+    grace: timedelta,
+    settle: timedelta = timedelta(seconds=5),
+) -> SweepReport:
+    """Run one sweep if no other worker is sweeping; returns what it repaired."""
+    report = SweepReport()
+    to_enqueue: list[state.QueuedAttempt] = []
+    async with transaction(sessions) as session:
+        got = await session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK}
+        )
+        if not got:
+            return report
+        to_enqueue += await _recover_lost(session, redis, queue_name, grace, report)
+        to_enqueue += await _ready_pending(session, report)
+        await _finish_stranded_runs(session, report)
+    stale = await _stale_queued(sessions, redis, settle)
+    report.requeued = len(stale)
+    await enqueue_attempts(redis, queue_name, to_enqueue + stale)
+    if report:
+        logger.info(
+            "sweep repaired %d lost, %d requeued, %d readied, %d runs finished",
+            report.lost,
+            report.requeued,
+            report.readied,
+            report.finished_runs,
+            extra={"event": "sweep.repaired"},
+        )
+
+    return report
+
+
+async def _recover_lost(
+    session: AsyncSession,
+    redis: ArqRedis,
+    queue_name: str,
+    grace: timedelta,
+    report: SweepReport,
+) -> list[state.QueuedAttempt]:
+    rows = (await session.execute(_LOST, {"grace": grace})).all()
+    retries: list[state.QueuedAttempt] = []
+    for run_id, step_key, attempt, job_id, policy in rows:
+        info = state.FailureInfo(
+            error_type="WorkerLost",
+            message=(
+                f"the worker running attempt {attempt} stopped heart-beating for "
+                f"more than {grace.total_seconds():g}s (it died or hung)"
+            ),
+            traceback="",
+            retryable=True,
+            status=AttemptStatus.LOST,
+        )
+        delay = backoff_delay(policy, attempt, None)
+        outcome = await state.record_failure(
+            session, run_id, step_key, attempt, info, delay
+        )
+        # The superseded job must not linger: arq would deliver it again when its
+        # lock expires (a no-op, but it keeps a burst worker waiting).
+        await redis.zrem(queue_name, job_id)
+        report.lost += int(outcome.recorded)
+        if outcome.retry is not None:
+            retries.append(outcome.retry)
+
+    return retries
+
+
+async def _ready_pending(
+    session: AsyncSession, report: SweepReport
+) -> list[state.QueuedAttempt]:
+    queued: list[state.QueuedAttempt] = []
+    for run_id, keys in (await session.execute(_READY_PENDING)).all():
+        await session.execute(
+            text(
+                "SELECT 1 FROM step_runs WHERE run_id = :run AND step_key = ANY(:keys)"
+                " ORDER BY step_key FOR UPDATE"
+            ),
+            {"run": run_id, "keys": keys},
+        )
+        queued += await state.queue_ready(session, run_id, list(keys))
+    report.readied = len(queued)
+
+    return queued
+
+
+async def _finish_stranded_runs(session: AsyncSession, report: SweepReport) -> None:
+    for (run_id,) in (await session.execute(_UNFINISHED_RUNS)).all():
+        if await state.finish_run_if_done(session, run_id) is not None:
+            report.finished_runs += 1
+
+
+async def _stale_queued(
+    sessions: async_sessionmaker[AsyncSession], redis: ArqRedis, settle: timedelta
+) -> list[state.QueuedAttempt]:
+    async with transaction(sessions) as session:
+        rows = (await session.execute(_STALE_QUEUED, {"settle": settle})).all()
+    if not rows:
+        return []
+    exists = await job_exists(redis, [row[3] for row in rows])
+
+    return [
+        state.QueuedAttempt(uuid.UUID(str(run_id)), key, attempt, float(defer))
+        for (run_id, key, attempt, _, defer), present in zip(rows, exists, strict=True)
+        if not present
+    ]

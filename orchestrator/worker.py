@@ -1,0 +1,188 @@
+"""A worker process: arq's worker with this engine's loops beside it.
+
+Besides running attempts, every worker heart-beats (its own row in ``workers`` and
+the attempts it is running) and takes part in the sweep; only one sweeps at a
+time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from orchestrator.attempt import Runtime
+from orchestrator.db import make_engine, make_sessionmaker, transaction
+from orchestrator.executor import (
+    OrchestratorWorker,
+    attempt_function,
+    enqueue_attempts,
+    json_dumps,
+    json_loads,
+    redis_settings,
+)
+from orchestrator.state import QueuedAttempt
+from orchestrator.sweep import sweep
+
+logger = logging.getLogger(__name__)
+
+ResourcesFactory = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class WorkerConfig:
+    """How one worker process runs.
+
+    Attributes:
+        poll_delay: the longest wait between queue polls when no wake-up arrives
+            (deferred retries start at most this late).
+        lost_grace: how long an attempt may go without a heartbeat before the
+            sweep declares it lost.
+    """
+
+    database_url: str
+    redis_url: str
+    queue_name: str = "rulerepo:queue"
+    concurrency: int = 10
+    poll_delay: timedelta = timedelta(seconds=0.5)
+    sweep_interval: timedelta = timedelta(seconds=5)
+    heartbeat_interval: timedelta = timedelta(seconds=2)
+    lost_grace: timedelta = timedelta(seconds=10)
+    burst: bool = False
+    cron_jobs: Sequence[Any] = ()
+    worker_id: str = field(
+        default_factory=lambda: (
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        )
+    )
+
+
+def build_worker(
+    config: WorkerConfig,
+    resources: ResourcesFactory | None = None,
+    *,
+    handle_signals: bool = True,
+) -> OrchestratorWorker:
+    """An arq worker that runs attempts of any registered graph."""
+    loops: list[asyncio.Task[None]] = []
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        engine = make_engine(config.database_url, pool_size=config.concurrency + 2)
+        sessions = make_sessionmaker(engine)
+        wake: asyncio.Event = ctx["wake"]
+
+        async def enqueue(attempts: list[QueuedAttempt]) -> None:
+            if attempts:
+                await enqueue_attempts(ctx["redis"], config.queue_name, attempts)
+                wake.set()
+
+        ctx["engine"] = engine
+        ctx["in_flight"] = set()
+        ctx["runtime"] = Runtime(
+            sessions=sessions,
+            enqueue=enqueue,
+            worker_id=config.worker_id,
+            resources=await resources() if resources else {},
+        )
+        loops.append(asyncio.create_task(_heartbeat_loop(ctx, config)))
+        loops.append(asyncio.create_task(_sweep_loop(ctx, config)))
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        for loop in loops:
+            loop.cancel()
+        for loop in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        if "engine" in ctx:
+            with contextlib.suppress(Exception):
+                async with transaction(ctx["runtime"].sessions) as session:
+                    await session.execute(
+                        text("DELETE FROM workers WHERE id = :id"),
+                        {"id": config.worker_id},
+                    )
+            await ctx["engine"].dispose()
+        logger.info("worker stopped", extra={"event": "worker.stopped"})
+
+    return OrchestratorWorker(
+        functions=[attempt_function()],
+        queue_name=config.queue_name,
+        redis_settings=redis_settings(config.redis_url),
+        job_serializer=json_dumps,
+        job_deserializer=json_loads,
+        max_jobs=config.concurrency,
+        poll_delay=config.poll_delay.total_seconds(),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        burst=config.burst,
+        handle_signals=handle_signals,
+        allow_abort_jobs=True,
+        keep_result=0,
+        health_check_interval=60,
+        cron_jobs=list(config.cron_jobs) or None,
+    )
+
+
+_BEAT_WORKER = text(
+    """
+    INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at)
+    VALUES (:id, :host, :pid, clock_timestamp(), clock_timestamp())
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = clock_timestamp()
+    """
+)
+
+_BEAT_ATTEMPTS = text(
+    """
+    UPDATE attempts SET heartbeat_at = clock_timestamp()
+    WHERE status = 'running' AND worker_id = :id
+      AND (run_id::text || '|' || step_key || '|' || attempt) = ANY(:keys)
+    """
+)
+
+
+async def _heartbeat_loop(ctx: Mapping[str, Any], config: WorkerConfig) -> None:
+    runtime: Runtime = ctx["runtime"]
+    host, pid = socket.gethostname(), os.getpid()
+    while True:
+        try:
+            async with transaction(runtime.sessions) as session:
+                await session.execute(
+                    _BEAT_WORKER, {"id": config.worker_id, "host": host, "pid": pid}
+                )
+                keys = [f"{r}|{s}|{a}" for r, s, a in ctx["in_flight"]]
+                if keys:
+                    await session.execute(
+                        _BEAT_ATTEMPTS, {"id": config.worker_id, "keys": keys}
+                    )
+        except Exception:  # noqa: BLE001 - a missed beat is retried next interval
+            logger.warning(
+                "heartbeat failed",
+                exc_info=True,
+                extra={"event": "worker.heartbeat_failed"},
+            )
+        await asyncio.sleep(config.heartbeat_interval.total_seconds())
+
+
+async def _sweep_loop(ctx: Mapping[str, Any], config: WorkerConfig) -> None:
+    runtime: Runtime = ctx["runtime"]
+    while True:
+        await asyncio.sleep(config.sweep_interval.total_seconds())
+        try:
+            await sweep(
+                runtime.sessions,
+                ctx["redis"],
+                config.queue_name,
+                grace=config.lost_grace,
+            )
+        except Exception:  # noqa: BLE001 - the next sweep tries again
+            logger.warning(
+                "sweep failed", exc_info=True, extra={"event": "sweep.failed"}
+            )
