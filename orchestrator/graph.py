@@ -132,10 +132,10 @@ def backoff_delay(
     policy_json: Mapping[str, Any], attempt_in_budget: int, rng: random.Random | None
 ) -> float:
     """Seconds to wait before try ``attempt_in_budget + 1`` (exponential, jittered)."""
-    base = float(policy_json["backoff_s"]) * 2 ** max(0, attempt_in_budget - 1)
+    base = float(policy_json["backoff_s"]) * 2.0 ** max(0, attempt_in_budget - 1)
     delay = min(base, float(policy_json["max_backoff_s"]))
     jitter = float(policy_json["jitter"])
-    draw = (rng or random).random()
+    draw = float((rng or random).random())
 
     return delay * (1 - jitter) + delay * jitter * draw
 

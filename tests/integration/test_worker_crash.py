@@ -1,0 +1,84 @@
+"""A worker killed with SIGKILL inside a step's transaction loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.support.engine import Harness, harness, wait_for
+from tests.support.fault_tasks import GRAPH
+
+ROOT = Path(__file__).parents[2]
+
+
+def _spawn(h: Harness) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": h.database_url,
+        "REDIS_URL": h.redis_url,
+        "FAULT_REDIS_URL": h.redis_url,
+        "FAULT_QUEUE": h.queue_name,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.worker_main"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+async def h(db_url: str, redis_url: str, queue_name: str) -> AsyncIterator[Harness]:
+    os.environ["FAULT_REDIS_URL"] = redis_url
+    async with harness({GRAPH.name: GRAPH}, db_url, redis_url, queue_name) as hh:
+        async with hh.client.sessions() as s, s.begin():
+            await s.execute(
+                text("CREATE TABLE effects (run_id uuid, step_key text, attempt int)")
+            )
+        yield hh
+
+
+async def test_sigkill_inside_transaction_reruns_step_once(h: Harness) -> None:
+    """SIGKILL while a step holds its transaction: a new attempt runs, once."""
+    first = _spawn(h)
+    try:
+        run_id = await h.run("fault_chain")
+        redis = await h.client.redis()
+        await wait_for(lambda: redis.exists(f"fault:reached:{run_id}"), timeout_s=30)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        killed_at = time.monotonic()
+        await redis.set(f"fault:release:{run_id}", 1)
+
+        second = _spawn(h)
+        try:
+            assert await h.client.wait(run_id, timeout_s=60) == "succeeded"
+            recovery_s = time.monotonic() - killed_at
+        finally:
+            second.kill()
+            second.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+    attempts = await h.attempts(run_id, "held")
+    assert [a["status"] for a in attempts] == ["lost", "succeeded"]
+    async with h.client.sessions() as s:
+        rows = await s.execute(
+            text("SELECT step_key, attempt FROM effects WHERE run_id = :r ORDER BY 1"),
+            {"r": run_id},
+        )
+        effects = sorted((r[0], r[1]) for r in rows)
+    assert effects == [("first", 1), ("held", 2), ("last", 1)]
+    assert recovery_s < 30
+    await asyncio.sleep(0)

@@ -1,0 +1,54 @@
+"""Tasks for fault tests: a step that writes, then waits on a barrier in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+
+import redis.asyncio as aioredis
+from sqlalchemy import text
+
+from orchestrator.context import StepContext
+from orchestrator.graph import Graph, RetryPolicy, Step, task
+
+POLICY = RetryPolicy(max_attempts=5, backoff=timedelta(milliseconds=100))
+
+
+@task("fault_write")
+async def fault_write(ctx: StepContext) -> dict[str, object]:
+    await ctx.session.execute(
+        text("INSERT INTO effects (run_id, step_key, attempt) VALUES (:r, :k, :a)"),
+        {"r": ctx.run_id, "k": ctx.step_key, "a": ctx.attempt},
+    )
+    return {"attempt": ctx.attempt}
+
+
+@task("fault_barrier")
+async def fault_barrier(ctx: StepContext) -> dict[str, object]:
+    """Write, then on the first attempt hold the transaction until released."""
+    await ctx.session.execute(
+        text("INSERT INTO effects (run_id, step_key, attempt) VALUES (:r, :k, :a)"),
+        {"r": ctx.run_id, "k": ctx.step_key, "a": ctx.attempt},
+    )
+    await ctx.session.flush()
+    if ctx.attempt == 1:
+        client = aioredis.from_url(os.environ["FAULT_REDIS_URL"])
+        try:
+            await client.set(f"fault:reached:{ctx.run_id}", os.getpid())
+            while not await client.exists(f"fault:release:{ctx.run_id}"):
+                await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+    return {"attempt": ctx.attempt}
+
+
+GRAPH = Graph(
+    "fault_chain",
+    [
+        Step("first", fault_write, retry=POLICY),
+        Step("held", fault_barrier, retry=POLICY),
+        Step("last", fault_write, retry=POLICY),
+    ],
+    [("first", "held"), ("held", "last")],
+)
