@@ -1,0 +1,5 @@
+"""``python -m rulerepo``: the CLI."""
+
+from rulerepo.cli import app
+
+app()
