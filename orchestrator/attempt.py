@@ -99,7 +99,7 @@ async def _run_and_record(
     except asyncio.CancelledError:
         await _record_cancellation(runtime, run_id, step_key, attempt)
         raise
-    except Exception as exc:  # noqa: BLE001 - every task error is recorded
+    except Exception as exc:
         await _record_failure(runtime, run_id, step_key, attempt, exc)
         return
     await runtime.enqueue(queued)
@@ -164,7 +164,7 @@ async def _record_success(
         raise _NotCurrent
     if await state.run_status(session, run_id) != RunStatus.RUNNING:
         raise _NotCurrent
-    queued = await state.queue_successors(session, run_id, [step_key])
+    queued = await state.queue_successors(session, run_id, step_key)
     if not queued:
         await state.finish_run_if_done(session, run_id)
     logger.info(

@@ -114,7 +114,7 @@ async def list_runs(
         clauses.append("(r.created_at, r.id) < (:b_at, :b_id)")
         params.update({"b_at": before[0], "b_id": before[1]})
     query = text(
-        f"SELECT {_RUN_COLUMNS} FROM runs r WHERE {' AND '.join(clauses)}"  # noqa: S608
+        f"SELECT {_RUN_COLUMNS} FROM runs r WHERE {' AND '.join(clauses)}"
         " ORDER BY r.created_at DESC, r.id DESC LIMIT :limit"
     )
     rows = (await session.execute(query, params)).all()
@@ -130,7 +130,7 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID) -> dict[str, Any]:
     """One run with its steps (outputs included)."""
     row = (
         await session.execute(
-            text(f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.id = :id"),  # noqa: S608
+            text(f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.id = :id"),
             {"id": run_id},
         )
     ).first()

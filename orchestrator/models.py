@@ -121,6 +121,7 @@ class StepRunRow(OrchestratorBase):
     __table_args__ = (
         Index(
             "ix_step_runs_active",
+            "run_id",
             "status",
             postgresql_where=text("status IN ('pending', 'queued', 'running')"),
         ),
@@ -147,7 +148,7 @@ class StepEdgeRow(OrchestratorBase):
             ["step_runs.run_id", "step_runs.step_key"],
             ondelete="CASCADE",
         ),
-        Index("ix_step_edges_downstream", "run_id", "downstream"),
+        Index("ix_step_edges_downstream", "downstream", "run_id"),
     )
 
 

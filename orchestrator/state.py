@@ -4,8 +4,11 @@ Each function here is one transition, written as set-based SQL inside the caller
 transaction. The rules they keep:
 
 * A step becomes ``queued`` (with a new attempt row) only when every predecessor
-  has ``succeeded``; successors are locked in key order before the check so two
-  predecessors finishing at once cannot both miss, or both claim, a successor.
+  has ``succeeded``. The function ``rr_queue_ready`` (migration 0002) locks each
+  candidate by its primary key, in key order, before it checks, so two
+  predecessors finishing at once can neither both miss nor both claim a
+  successor; touching rows only by full primary key keeps a 10,000-step fan-out
+  from turning each completion into a scan of the run.
 * An attempt commits only while it is still its step's current attempt and
   ``running``; anything else (superseded by the sweep, cancelled) rolls back.
 * A run finishes only when none of its steps is ``pending``, ``queued`` or
@@ -228,37 +231,14 @@ async def run_status(session: AsyncSession, run_id: uuid.UUID) -> str | None:
     return None if value is None else str(value)
 
 
-_LOCK_SUCCESSORS = text(
-    """
-    SELECT s.step_key FROM step_runs s
-    WHERE s.run_id = :run AND s.status = 'pending' AND s.step_key IN (
-        SELECT downstream FROM step_edges WHERE run_id = :run AND upstream = ANY(:keys))
-    ORDER BY s.step_key
-    FOR UPDATE OF s
-    """
-).bindparams(bindparam("keys", type_=ARRAY(String)))
+_SUCCESSORS = text(
+    "SELECT downstream FROM step_edges WHERE run_id = :run AND upstream = :key"
+)
 
+# rr_queue_ready (migration 0002) locks each candidate by its primary key, then
+# queues it if every predecessor has succeeded, and inserts its attempt row.
 _QUEUE_READY = text(
-    """
-    WITH q AS (
-        UPDATE step_runs s SET status = 'queued', attempt = s.attempt + 1,
-               queued_at = clock_timestamp(), started_at = NULL, finished_at = NULL
-        WHERE s.run_id = :run AND s.step_key = ANY(:keys) AND s.status = 'pending'
-          AND NOT EXISTS (
-              SELECT 1 FROM step_edges e
-              JOIN step_runs p ON p.run_id = e.run_id AND p.step_key = e.upstream
-              WHERE e.run_id = s.run_id AND e.downstream = s.step_key
-                AND p.status <> 'succeeded')
-        RETURNING s.step_key, s.attempt
-    )
-    INSERT INTO attempts (run_id, step_key, attempt, status, job_id, deliveries,
-                          queued_at)
-    SELECT :run, q.step_key, q.attempt, 'queued',
-           'rr:' || :run_text || ':' || q.attempt || ':' || q.step_key, 0,
-           clock_timestamp()
-    FROM q
-    RETURNING step_key, attempt
-    """
+    "SELECT step_key, attempt FROM rr_queue_ready(:run, :keys)"
 ).bindparams(bindparam("keys", type_=ARRAY(String)))
 
 
@@ -268,30 +248,25 @@ async def queue_ready(
     """Queue those ``pending`` candidates whose predecessors have all succeeded."""
     if not candidates:
         return []
-    params = {"run": run_id, "keys": sorted(candidates), "run_text": str(run_id)}
+    params = {"run": run_id, "keys": sorted(candidates)}
     rows = await session.execute(_QUEUE_READY, params)
 
     return [QueuedAttempt(run_id, key, attempt) for key, attempt in rows]
 
 
 async def queue_successors(
-    session: AsyncSession, run_id: uuid.UUID, finished: list[str]
+    session: AsyncSession, run_id: uuid.UUID, finished: str
 ) -> list[QueuedAttempt]:
-    """Lock the pending successors of ``finished`` steps, then queue the ready ones.
+    """Queue the successors of the ``finished`` step that are now ready."""
+    rows = await session.execute(_SUCCESSORS, {"run": run_id, "key": finished})
 
-    The lock comes first, in its own statement, so the readiness check that
-    follows sees every predecessor that committed while this one waited.
+    return await queue_ready(session, run_id, [key for (key,) in rows])
+
+
+_WAITING = text(
     """
-    locked = await session.execute(_LOCK_SUCCESSORS, {"run": run_id, "keys": finished})
-
-    return await queue_ready(session, run_id, [key for (key,) in locked])
-
-
-_COUNT_ACTIVE = text(
-    """
-    SELECT count(*) FILTER (WHERE status IN ('pending', 'queued')),
-           count(*) FILTER (WHERE status = 'running')
-    FROM step_runs WHERE run_id = :run
+    SELECT EXISTS (SELECT 1 FROM step_runs WHERE run_id = :run
+                   AND status IN ('pending', 'queued'))
     """
 )
 
@@ -314,8 +289,7 @@ _FINISH_RUN = text(
 
 async def finish_run_if_done(session: AsyncSession, run_id: uuid.UUID) -> str | None:
     """Finish the run if no step is left to run; returns its final status."""
-    waiting, _running = (await session.execute(_COUNT_ACTIVE, {"run": run_id})).one()
-    if waiting:
+    if await session.scalar(_WAITING, {"run": run_id}):
         return None
     # Only running steps may remain, and some may be finishing right now: take
     # the run lock and count again, so the last of them to commit sees the rest.

@@ -182,13 +182,6 @@ async def _ready_pending(
 ) -> list[state.QueuedAttempt]:
     queued: list[state.QueuedAttempt] = []
     for run_id, keys in (await session.execute(_READY_PENDING)).all():
-        await session.execute(
-            text(
-                "SELECT 1 FROM step_runs WHERE run_id = :run AND step_key = ANY(:keys)"
-                " ORDER BY step_key FOR UPDATE"
-            ),
-            {"run": run_id, "keys": keys},
-        )
         queued += await state.queue_ready(session, run_id, list(keys))
     report.readied = len(queued)
 

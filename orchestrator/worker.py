@@ -162,7 +162,7 @@ async def _heartbeat_loop(ctx: Mapping[str, Any], config: WorkerConfig) -> None:
                     await session.execute(
                         _BEAT_ATTEMPTS, {"id": config.worker_id, "keys": keys}
                     )
-        except Exception:  # noqa: BLE001 - a missed beat is retried next interval
+        except Exception:
             logger.warning(
                 "heartbeat failed",
                 exc_info=True,
@@ -182,7 +182,7 @@ async def _sweep_loop(ctx: Mapping[str, Any], config: WorkerConfig) -> None:
                 config.queue_name,
                 grace=config.lost_grace,
             )
-        except Exception:  # noqa: BLE001 - the next sweep tries again
+        except Exception:
             logger.warning(
                 "sweep failed", exc_info=True, extra={"event": "sweep.failed"}
             )

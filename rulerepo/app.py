@@ -45,7 +45,9 @@ def resolve(settings: Settings | None = None) -> Deployment:
         urls = ensure_services(data_dir(settings))
         database_url = database_url or urls.database_url
         redis_url = redis_url or urls.redis_url
-    assert database_url is not None and redis_url is not None
+    if database_url is None or redis_url is None:
+        msg = "DATABASE_URL and REDIS_URL could not be resolved"
+        raise RuntimeError(msg)
 
     return Deployment(settings, database_url, redis_url, embedded)
 
@@ -73,7 +75,9 @@ async def worker_resources(settings: Settings) -> dict[str, Any]:
     return {"settings": settings, "providers": get_providers(settings)}
 
 
-def worker(deployment: Deployment, *, handle_signals: bool = True) -> OrchestratorWorker:
+def worker(
+    deployment: Deployment, *, handle_signals: bool = True
+) -> OrchestratorWorker:
     """A worker for every graph of this deployment."""
     graphs()
     settings = deployment.settings

@@ -94,7 +94,9 @@ def main(
 def services_start() -> None:
     """Start the embedded PostgreSQL and Redis (they outlive this command)."""
     deployment = composition.resolve()
-    out.print(f"PostgreSQL: {deployment.database_url}\nRedis:      {deployment.redis_url}")
+    out.print(
+        f"PostgreSQL: {deployment.database_url}\nRedis:      {deployment.redis_url}"
+    )
 
 
 @services_cli.command("stop")
@@ -159,7 +161,9 @@ def import_cwe(path: Path, as_json: JsonOpt = False) -> None:
     """Import MITRE's CSV export of a CWE view (weaknesses as norms)."""
     from tasks.importers.cwe import import_cwe as run_import
 
-    views.print_report(out, _run(_in_transaction(lambda s: run_import(s, path))), as_json)
+    views.print_report(
+        out, _run(_in_transaction(lambda s: run_import(s, path))), as_json
+    )
 
 
 @import_cli.command("asvs")
@@ -345,7 +349,9 @@ def rules(
 
 @cli.command()
 def alerts(
-    status: Annotated[str | None, typer.Option(help="open, acknowledged, resolved")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="open, acknowledged, resolved")
+    ] = None,
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,
@@ -362,7 +368,9 @@ def alerts(
 
 @cli.command()
 def proposals(
-    status: Annotated[str | None, typer.Option(help="pending, approved, dismissed")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, approved, dismissed")
+    ] = None,
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,
 ) -> None:

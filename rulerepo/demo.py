@@ -35,7 +35,10 @@ async def run_demo(
     """Run the demo; returns 0 when every run succeeded, else 1."""
     where = "embedded servers" if deployment.embedded else "configured servers"
     out.rule("[bold]Rule Repository workers: demo")
-    out.print(f"Using {where}:\n  PostgreSQL {deployment.database_url}\n  Redis      {deployment.redis_url}")
+    out.print(
+        f"Using {where}:\n  PostgreSQL {deployment.database_url}\n"
+        f"  Redis      {deployment.redis_url}"
+    )
     await upgrade_async(deployment.database_url)
     out.print("Database migrated.")
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

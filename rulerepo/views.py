@@ -86,7 +86,15 @@ def print_runs(console: Console, runs: list[dict[str, Any]], as_json: bool) -> N
         _dump([run_json(r) for r in runs])
         return
     table = Table(title="Runs")
-    for column in ("id", "graph", "status", "trigger", "logical time", "steps", "duration"):
+    for column in (
+        "id",
+        "graph",
+        "status",
+        "trigger",
+        "logical time",
+        "steps",
+        "duration",
+    ):
         table.add_column(column)
     for run in runs:
         done = sum(1 for s in run["steps"] if s["status"] == "succeeded")

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from orchestrator.executor import attempt_function, json_dumps, json_loads, redis_settings
+from orchestrator.executor import (
+    attempt_function,
+    json_dumps,
+    json_loads,
+    redis_settings,
+)
 from rulerepo import app as composition
 
 _deployment = composition.resolve()

@@ -108,7 +108,7 @@ async def resolve_cleared(
                    resolved_by = 'system'
             WHERE kind = :kind AND status IN ('open', 'acknowledged')
               AND NOT (subject = ANY(:keep)) {scope}
-            """  # noqa: S608 - the only interpolation is a fixed clause
+            """
         ),
         params,
     )

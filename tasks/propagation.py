@@ -43,7 +43,9 @@ async def load_lineage(ctx: StepContext) -> nx.DiGraph:
     return lineage
 
 
-def affected_subgraph(lineage: nx.DiGraph, norm_id: str) -> tuple[nx.DiGraph, dict[str, int]]:
+def affected_subgraph(
+    lineage: nx.DiGraph, norm_id: str
+) -> tuple[nx.DiGraph, dict[str, int]]:
     """The nodes reachable from ``norm_id`` with their depths, cycle-checked.
 
     Raises:
@@ -80,7 +82,11 @@ async def plan_propagation(ctx: StepContext) -> Expansion:
             notice_key(node),
             NOTICE_TASK,
             retry=policy,
-            params={"node_id": node, "node_kind": sub.nodes[node]["kind"], "depth": depth},
+            params={
+                "node_id": node,
+                "node_kind": sub.nodes[node]["kind"],
+                "depth": depth,
+            },
         )
         for node, depth in sorted(depths.items(), key=lambda item: (item[1], item[0]))
     ]

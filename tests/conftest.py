@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -119,7 +119,9 @@ def queue_name() -> str:
 
 
 @pytest.fixture
-def corpus_dir() -> Iterator[Path]:
+def corpus_dir() -> Path:
     if not (CORPUS_DIR / "asvs").is_dir():
-        pytest.skip(f"public catalogues not found at {CORPUS_DIR}; set RULEREPO_CORPUS_DIR")
-    yield CORPUS_DIR
+        pytest.skip(
+            f"public catalogues not found at {CORPUS_DIR}; set RULEREPO_CORPUS_DIR"
+        )
+    return CORPUS_DIR

@@ -13,8 +13,15 @@ import pytest
 ROOT = Path(__file__).parents[2]
 
 
-def _cli(db_url: str, redis_url: str, queue: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "QUEUE_NAME": queue}
+def _cli(
+    db_url: str, redis_url: str, queue: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "QUEUE_NAME": queue,
+    }
     return subprocess.run(
         [sys.executable, "-m", "rulerepo", *args],
         cwd=ROOT,
@@ -31,9 +38,15 @@ def test_cli_run_with_worker_json_prints_one_document(
 ) -> None:
     """`run --worker --json` runs the graph here and prints only the run as JSON."""
     result = _cli(
-        db_url, redis_url, queue_name,
-        "run", "cluster_corrections", "--at", "2026-11-30T05:00:00+00:00",
-        "--worker", "--json",
+        db_url,
+        redis_url,
+        queue_name,
+        "run",
+        "cluster_corrections",
+        "--at",
+        "2026-11-30T05:00:00+00:00",
+        "--worker",
+        "--json",
     )
 
     assert result.returncode == 0, result.stderr
@@ -41,8 +54,15 @@ def test_cli_run_with_worker_json_prints_one_document(
     assert run["graph"] == "cluster_corrections"
     assert run["status"] == "succeeded"
     assert run["trigger"] == "cli"
-    assert [s["key"] for s in run["steps"]] == ["fetch", "embed", "cluster", "draft", "store"]
-    assert set(run["steps"][0]) >= {"key", "status", "attempts", "error", "started_at", "finished_at"}
+    assert [s["key"] for s in run["steps"]] == [
+        "fetch",
+        "embed",
+        "cluster",
+        "draft",
+        "store",
+    ]
+    fields = {"key", "status", "attempts", "error", "started_at", "finished_at"}
+    assert set(run["steps"][0]) >= fields
 
     listing = _cli(db_url, redis_url, queue_name, "runs", "--json")
     assert listing.returncode == 0, listing.stderr
@@ -57,7 +77,10 @@ def test_cli_run_with_worker_json_prints_one_document(
     ("args", "message"),
     [
         (("run", "no_such_graph"), "no graph named 'no_such_graph'"),
-        (("run", "cluster_corrections", "--at", "2026-11-30T05:00"), "has no time zone"),
+        (
+            ("run", "cluster_corrections", "--at", "2026-11-30T05:00"),
+            "has no time zone",
+        ),
         (("show", "not-a-uuid"), "is not a run id"),
         (("run", "cluster_corrections", "--param", "x"), "must look like KEY=VALUE"),
     ],
@@ -73,7 +96,9 @@ def test_cli_bad_input_names_the_problem(
     assert result.stdout == ""
 
 
-def test_cli_listings_json_are_arrays(db_url: str, redis_url: str, queue_name: str) -> None:
+def test_cli_listings_json_are_arrays(
+    db_url: str, redis_url: str, queue_name: str
+) -> None:
     """`rules`, `alerts` and `proposals` print JSON arrays, empty on a new database."""
     for command in ("rules", "alerts", "proposals", "runs"):
         result = _cli(db_url, redis_url, queue_name, command, "--json")

@@ -32,7 +32,9 @@ def lineage_from_files(corpus: Path) -> dict[str, set[str]]:
         for row in csv.DictReader(handle):
             for parent in CHILD_OF.findall(row["Related Weaknesses"] or ""):
                 children[f"CWE-{parent}"].add(f"CWE-{row['CWE-ID']}")
-    english = json.loads((corpus / "asvs" / "asvs-4.0.3-en.flat.json").read_text("utf-8"))
+    english = json.loads(
+        (corpus / "asvs" / "asvs-4.0.3-en.flat.json").read_text("utf-8")
+    )
     for req in english["requirements"]:
         if req["cwe"].strip():
             children[f"CWE-{int(req['cwe'])}"].add(f"ASVS-{req['req_id']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -207,7 +208,7 @@ async def test_expansion_runs_in_lineage_order(h: Harness) -> None:
         )
         times = {r[0]: (r[1], r[2]) for r in rows}
     order = ["plan", "node-0", "node-1", "node-2", "node-3", "report"]
-    for before, after in zip(order, order[1:], strict=False):
+    for before, after in itertools.pairwise(order):
         assert times[before][1] <= times[after][0], (before, after)
 
 

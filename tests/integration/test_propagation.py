@@ -30,7 +30,10 @@ async def _seed(h: Harness, edges: list[tuple[str, str]]) -> None:
         for node in sorted(nodes):
             if node.startswith("N"):
                 await s.execute(
-                    text("INSERT INTO norms (id, title, text, version, source) VALUES (:id, 'title', 'x', 1, 'test')"),
+                    text(
+                        "INSERT INTO norms (id, title, text, version, source)"
+                        " VALUES (:id, 'title', 'x', 1, 'test')"
+                    ),
                     {"id": node},
                 )
             else:
@@ -48,9 +51,7 @@ async def _seed(h: Harness, edges: list[tuple[str, str]]) -> None:
                 )
         for child, parent in edges:
             await s.execute(
-                text(
-                    "INSERT INTO lineage VALUES (:c, :p, :ck, :pk)"
-                ),
+                text("INSERT INTO lineage VALUES (:c, :p, :ck, :pk)"),
                 {
                     "c": child,
                     "p": parent,
@@ -88,27 +89,45 @@ async def _dump(h: Harness) -> dict[str, list[tuple[object, ...]]]:
 
 async def test_propagation_follows_lineage_order(h: Harness) -> None:
     """Each affected node gets one step, started only after its parents' steps."""
-    edges = [("N2", "N1"), ("N3", "N2"), ("R1", "N2"), ("R2", "N3"), ("R2", "R1"), ("R9", "N9")]
+    edges = [
+        ("N2", "N1"),
+        ("N3", "N2"),
+        ("R1", "N2"),
+        ("R2", "N3"),
+        ("R2", "R1"),
+        ("R9", "N9"),
+    ]
     await _seed(h, edges)
     await h.start_worker()
     result = await _amend(h, "N1")
 
     assert await h.client.wait(result.run_id, timeout_s=30) == "succeeded"
     steps = await h.steps(result.run_id)
-    assert set(steps) == {"plan", "summarize", "notice:N2", "notice:N3", "notice:R1", "notice:R2"}
+    assert set(steps) == {
+        "plan",
+        "summarize",
+        "notice:N2",
+        "notice:N3",
+        "notice:R1",
+        "notice:R2",
+    }
     async with h.client.sessions() as s:
         times = {
             r[0]: (r[1], r[2])
             for r in await s.execute(
-                text("SELECT step_key, started_at, finished_at FROM step_runs WHERE run_id = :r"),
+                text(
+                    "SELECT step_key, started_at, finished_at FROM step_runs WHERE run_id = :r"
+                ),
                 {"r": result.run_id},
             )
         }
         notices = {
             r[0]: r[1]
-            for r in await s.execute(text("SELECT node_id, depth FROM amendment_notices"))
+            for r in await s.execute(
+                text("SELECT node_id, depth FROM amendment_notices")
+            )
         }
-        requested = dict(
+        requested: dict[str, datetime | None] = dict(
             (await s.execute(text("SELECT id, review_requested_at FROM rules"))).all()
         )
         alerts = sorted(
@@ -120,7 +139,10 @@ async def test_propagation_follows_lineage_order(h: Harness) -> None:
     assert notices == {"N2": 1, "N3": 2, "R1": 2, "R2": 3}
     assert requested["R1"] == requested["R2"] == T
     assert requested["R9"] is None
-    assert alerts == [("norm_amended", "R1", "warning"), ("norm_amended", "R2", "warning")]
+    assert alerts == [
+        ("norm_amended", "R1", "warning"),
+        ("norm_amended", "R2", "warning"),
+    ]
 
 
 async def test_same_amendment_twice_answers_with_existing_run(h: Harness) -> None:
@@ -149,7 +171,8 @@ async def test_cycle_in_database_lineage_fails_planning(h: Harness) -> None:
     assert steps["plan"]["status"] == "failed"
     assert steps["plan"]["attempt"] == 1
     assert "cycle" in steps["plan"]["error"]
-    assert "N2" in steps["plan"]["error"] and "N3" in steps["plan"]["error"]
+    assert "N2" in steps["plan"]["error"]
+    assert "N3" in steps["plan"]["error"]
     assert steps["summarize"]["status"] == "upstream_failed"
 
 

@@ -77,7 +77,7 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float = 10) -> None:
 def _is_live(pid: int) -> bool:
     """Whether ``pid`` runs; a zombie waiting for its parent to reap it does not."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 

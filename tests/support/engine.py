@@ -52,7 +52,7 @@ class Harness:
         return worker
 
     async def stop_workers(self) -> None:
-        for worker, task in self.workers:
+        for worker, _task in self.workers:
             worker.stopping = True
             worker.wake.set()
         for worker, task in self.workers:

@@ -33,10 +33,10 @@ async def fault_barrier(ctx: StepContext) -> dict[str, object]:
     )
     await ctx.session.flush()
     if ctx.attempt == 1:
-        client = aioredis.from_url(os.environ["FAULT_REDIS_URL"])
+        client = aioredis.from_url(os.environ["FAULT_REDIS_URL"])  # type: ignore[no-untyped-call]
         try:
             await client.set(f"fault:reached:{ctx.run_id}", os.getpid())
-            while not await client.exists(f"fault:release:{ctx.run_id}"):
+            while not await client.exists(f"fault:release:{ctx.run_id}"):  # noqa: ASYNC110 - the barrier lives in another process
                 await asyncio.sleep(0.05)
         finally:
             await client.aclose()
