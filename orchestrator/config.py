@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     digest_webhook_url: str | None = None
     alert_webhook_url: str | None = None
     otel_exporter_otlp_endpoint: str | None = None
-    rulerepo_data_dir: Path = Field(default=Path(".rulerepo"))
+    rulerepo_data_dir: Path = Field(default=Path("~/.rulerepo"))
     queue_name: str = "rulerepo:queue"
     worker_concurrency: int = Field(default=10, ge=1, le=1000)
     sweep_interval_s: float = Field(default=5.0, gt=0)

@@ -76,11 +76,13 @@ async def trigger_run(
     dedup_key: str | None = None,
     traceparent: str | None = None,
     trace_id: str | None = None,
+    ignore_concurrency: bool = False,
 ) -> TriggerResult:
     """Start a run of ``graph``; answer with the existing run where one applies.
 
     A schedule slot (``trigger="schedule"``) or a ``dedup_key`` already used for
     this graph answers with that run instead of starting a new one.
+    ``ignore_concurrency`` lets a backfill start past ``max_active_runs``.
 
     Raises:
         RunInProgressError: the graph's ``max_active_runs`` is reached.
@@ -104,7 +106,8 @@ async def trigger_run(
         existing = await _existing_run(session, graph, trigger, logical_time, dedup_key)
         if existing is not None:
             return TriggerResult(existing[0], created=False, status=existing[1])
-        await _check_concurrency(session, graph)
+        if not ignore_concurrency:
+            await _check_concurrency(session, graph)
         run_id = uuid.uuid4()
         queued = await _create_run(
             session,

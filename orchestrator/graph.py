@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import networkx as nx
+from croniter import croniter
 
 from orchestrator.errors import GraphCycleError, GraphValidationError
 
@@ -253,6 +254,14 @@ class Graph:
         self.steps = _check_keys(steps)
         self.edges = list(edges)
         self.dag = build_dag(self.steps, self.edges, f"graph {name!r}")
+        if schedule is not None and (
+            len(schedule.split()) not in (5, 6) or not croniter.is_valid(schedule)
+        ):
+            msg = (
+                f"graph {name!r}: schedule {schedule!r} is not a valid cron expression;"
+                " use five fields 'minute hour day-of-month month day-of-week'"
+            )
+            raise GraphValidationError(msg)
         self.schedule = schedule
         if max_active_runs < 1:
             msg = f"graph {name!r}: max_active_runs must be at least 1"

@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from arq.cron import cron
 from sqlalchemy import text
 
 from orchestrator.attempt import Runtime
@@ -30,6 +32,8 @@ from orchestrator.executor import (
     json_loads,
     redis_settings,
 )
+from orchestrator.graph import Graph
+from orchestrator.schedules import tick
 from orchestrator.state import QueuedAttempt
 from orchestrator.sweep import sweep
 
@@ -58,6 +62,11 @@ class WorkerConfig:
     heartbeat_interval: timedelta = timedelta(seconds=2)
     lost_grace: timedelta = timedelta(seconds=10)
     burst: bool = False
+    graphs: Mapping[str, Graph] = field(default_factory=dict)
+    schedule_timezone: str = "UTC"
+    catchup: timedelta = timedelta(hours=24)
+    # Tick schedules every second instead of every minute (for second-level cron).
+    tick_every_second: bool = False
     cron_jobs: Sequence[Any] = ()
     worker_id: str = field(
         default_factory=lambda: (
@@ -93,8 +102,11 @@ def build_worker(
             worker_id=config.worker_id,
             resources=await resources() if resources else {},
         )
+        ctx["config"] = config
         loops.append(asyncio.create_task(_heartbeat_loop(ctx, config)))
         loops.append(asyncio.create_task(_sweep_loop(ctx, config)))
+        if any(g.schedule for g in config.graphs.values()):
+            await _catch_up(ctx)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         for loop in loops:
@@ -127,8 +139,53 @@ def build_worker(
         allow_abort_jobs=True,
         keep_result=0,
         health_check_interval=60,
-        cron_jobs=list(config.cron_jobs) or None,
+        cron_jobs=_cron_jobs(config) or None,
     )
+
+
+def _cron_jobs(config: WorkerConfig) -> list[Any]:
+    jobs = list(config.cron_jobs)
+    if any(g.schedule for g in config.graphs.values()):
+        second = set(range(60)) if config.tick_every_second else {0}
+        jobs.append(
+            cron(
+                schedule_tick,
+                name="schedule_tick",
+                second=second,
+                microsecond=0,
+                unique=True,
+                keep_result=0,
+                max_tries=1,
+                timeout=300,
+            )
+        )
+    return jobs
+
+
+async def schedule_tick(ctx: dict[str, Any], *, only_latest: bool = False) -> None:
+    """arq cron: start the due slots of every schedule (see orchestrator.schedules)."""
+    config: WorkerConfig = ctx["config"]
+    runtime: Runtime = ctx["runtime"]
+    await tick(
+        runtime.sessions,
+        runtime.enqueue,
+        config.graphs,
+        ZoneInfo(config.schedule_timezone),
+        catchup=config.catchup,
+        only_latest=only_latest,
+    )
+
+
+async def _catch_up(ctx: dict[str, Any]) -> None:
+    """Start the most recent missed slot of each schedule, once, at startup."""
+    try:
+        await schedule_tick(ctx, only_latest=True)
+    except Exception:
+        logger.warning(
+            "schedule catch-up failed",
+            exc_info=True,
+            extra={"event": "schedule.failed"},
+        )
 
 
 _BEAT_WORKER = text(

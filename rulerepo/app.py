@@ -89,6 +89,9 @@ def worker(
         sweep_interval=timedelta(seconds=settings.sweep_interval_s),
         heartbeat_interval=timedelta(seconds=settings.heartbeat_interval_s),
         lost_grace=timedelta(seconds=settings.lost_grace_s),
+        graphs=graphs(),
+        schedule_timezone=settings.schedule_timezone,
+        catchup=timedelta(hours=settings.catchup_window_h),
     )
 
     async def resources() -> dict[str, Any]:

@@ -30,9 +30,10 @@ def _server_urls() -> tuple[str, str]:
     redis_url = os.environ.get("REDIS_URL")
     if database_url and redis_url:
         return database_url, redis_url
+    from orchestrator.config import Settings
     from rulerepo.services import ensure_services
 
-    urls = ensure_services(Path(os.environ.get("RULEREPO_DATA_DIR", ".rulerepo")))
+    urls = ensure_services(Settings().rulerepo_data_dir.expanduser().resolve())
     return database_url or urls.database_url, redis_url or urls.redis_url
 
 
