@@ -37,18 +37,18 @@ __all__ = [
 def get_providers(settings: Settings) -> Providers:
     """The providers named by ``settings.llm_provider``.
 
+    ``gemini`` needs ``settings.gemini_api_key`` (``GEMINI_API_KEY``) and the
+    ``google-genai`` package, which is imported only then.
+
     Raises:
-        NotImplementedError: for ``gemini``, whose providers are not built yet.
-        ValueError: for a name that is neither ``local`` nor ``gemini``.
+        ValueError: for ``gemini`` without ``GEMINI_API_KEY``, or for a name that
+            is neither ``local`` nor ``gemini``.
     """
     if settings.llm_provider == "local":
         return local_providers()
     if settings.llm_provider == "gemini":
-        msg = (
-            "LLM_PROVIDER=gemini: the gemini providers are not built yet: "
-            "embedding, drafting and evaluating through google-genai are missing; "
-            "unset LLM_PROVIDER to use the local providers"
-        )
-        raise NotImplementedError(msg)
+        from tasks.providers.gemini import gemini_providers
+
+        return gemini_providers(settings.gemini_api_key)
     msg = f"LLM_PROVIDER={settings.llm_provider!r} is not one of 'local', 'gemini'"
     raise ValueError(msg)

@@ -169,9 +169,3 @@ def test_get_providers_returns_local_by_default() -> None:
 
     assert providers.name == "local"
     assert isinstance(providers.embedder, HashingEmbedder)
-
-
-def test_get_providers_says_gemini_is_not_built() -> None:
-    """LLM_PROVIDER=gemini raises NotImplementedError naming what is missing."""
-    with pytest.raises(NotImplementedError, match="gemini providers are not built"):
-        get_providers(Settings(llm_provider="gemini"))
