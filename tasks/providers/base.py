@@ -87,6 +87,17 @@ class Embedder(abc.ABC):
     def model(self) -> str:
         """The model's name; cached embeddings are keyed by it."""
 
+    @property
+    def cross_lingual(self) -> bool:
+        """Whether a text and its translation embed close together.
+
+        Only such an embedder can score a translation against its source; the
+        jobs that compare translations skip the similarity check otherwise. The
+        default is ``False``: an implementation that compares across languages
+        says so by overriding this property.
+        """
+        return False
+
     @abc.abstractmethod
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed ``texts`` into a float32 array of shape ``(len(texts), dim)``.

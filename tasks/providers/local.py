@@ -81,6 +81,11 @@ class HashingEmbedder(Embedder):
     def model(self) -> str:
         return f"local-hashed-ngrams-v1-{self.dim}"
 
+    @property
+    def cross_lingual(self) -> bool:
+        """False: a text and its translation share almost no tokens."""
+        return False
+
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float64)
         for row, text in enumerate(texts):
