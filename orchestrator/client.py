@@ -12,6 +12,7 @@ from typing import Any
 
 from arq.connections import ArqRedis, create_pool
 from arq.jobs import Job
+from opentelemetry.trace import TracerProvider
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -28,12 +29,16 @@ from orchestrator.graph import Graph
 from orchestrator.models import RunRow
 from orchestrator.state import QueuedAttempt
 from orchestrator.states import RUN_TERMINAL, Trigger
+from orchestrator.telemetry import instrument_engine, instrument_redis
 
 
 class Orchestrator:
     """A connection to one deployment: its graphs, database and queue.
 
-    Use as an async context manager, or call :meth:`close`.
+    Use as an async context manager, or call :meth:`close`. With a
+    ``tracer_provider``, each run it triggers gets its trace (see
+    :func:`orchestrator.engine.trigger_run`) and its database and Redis calls
+    are traced.
     """
 
     def __init__(
@@ -42,10 +47,14 @@ class Orchestrator:
         database_url: str,
         redis_url: str,
         queue_name: str = "rulerepo:queue",
+        *,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.graphs = dict(graphs)
         self.queue_name = queue_name
+        self.tracer_provider = tracer_provider
         self.engine: AsyncEngine = make_engine(database_url, pool_size=5)
+        instrument_engine(self.engine, tracer_provider)
         self.sessions: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self._redis_url = redis_url
         self._redis: ArqRedis | None = None
@@ -66,6 +75,12 @@ class Orchestrator:
             await self._redis.aclose()
         await self.engine.dispose()
 
+    async def close_redis(self) -> None:
+        """Drop the Redis connection (a later call reconnects)."""
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
     async def redis(self) -> ArqRedis:
         if self._redis is None:
             self._redis = await create_pool(
@@ -74,6 +89,7 @@ class Orchestrator:
                 job_deserializer=json_loads,
                 default_queue_name=self.queue_name,
             )
+            instrument_redis(self._redis, self.tracer_provider)
         return self._redis
 
     async def enqueue(self, attempts: list[QueuedAttempt]) -> None:
@@ -95,6 +111,7 @@ class Orchestrator:
         actor: str,
         params: Mapping[str, Any] | None = None,
         dedup_key: str | None = None,
+        traceparent: str | None = None,
     ) -> actions.TriggerResult:
         """Start a run (see :func:`orchestrator.engine.trigger_run`)."""
         return await actions.trigger_run(
@@ -106,6 +123,8 @@ class Orchestrator:
             actor=actor,
             params=params,
             dedup_key=dedup_key,
+            traceparent=traceparent,
+            tracer_provider=self.tracer_provider,
         )
 
     async def retry(self, run_id: uuid.UUID, step_key: str, actor: str) -> None:

@@ -52,3 +52,25 @@ GRAPH = Graph(
     ],
     [("first", "held"), ("held", "last")],
 )
+
+
+@task("fault_slow")
+async def fault_slow(ctx: StepContext) -> dict[str, object]:
+    """Write, then take a while, so an outage can fall inside the step."""
+    await ctx.session.execute(
+        text("INSERT INTO effects (run_id, step_key, attempt) VALUES (:r, :k, :a)"),
+        {"r": ctx.run_id, "k": ctx.step_key, "a": ctx.attempt},
+    )
+    await asyncio.sleep(float(ctx.params.get("seconds", 3)))
+    return {"attempt": ctx.attempt}
+
+
+SLOW_GRAPH = Graph(
+    "outage_chain",
+    [
+        Step("first", fault_write, retry=POLICY),
+        Step("slow", fault_slow, retry=POLICY, params={"seconds": 3}),
+        Step("last", fault_write, retry=POLICY),
+    ],
+    [("first", "slow"), ("slow", "last")],
+)
