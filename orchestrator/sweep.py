@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator import state
 from orchestrator.db import transaction
-from orchestrator.executor import enqueue_attempts, job_exists
+from orchestrator.executor import enqueue_attempts
 from orchestrator.graph import backoff_delay
 from orchestrator.states import AttemptStatus
 
@@ -69,7 +70,11 @@ _LOST = text(
 _STALE_QUEUED = text(
     """
     SELECT a.run_id, a.step_key, a.attempt, a.job_id,
-           greatest(0, extract(epoch FROM s.not_before - clock_timestamp()))
+           greatest(0, extract(epoch FROM s.not_before - clock_timestamp())),
+           a.queued_at < clock_timestamp() - CAST(:grace AS interval)
+                         - CAST(:settle AS interval)
+                         - make_interval(secs => greatest(0, extract(epoch FROM
+                               s.not_before - a.queued_at)))
     FROM attempts a
     JOIN step_runs s ON s.run_id = a.run_id AND s.step_key = a.step_key
     JOIN runs r ON r.id = a.run_id
@@ -127,7 +132,7 @@ async def sweep(
         to_enqueue += await _recover_lost(session, redis, queue_name, grace, report)
         to_enqueue += await _ready_pending(session, report)
         await _finish_stranded_runs(session, report)
-    stale = await _stale_queued(sessions, redis, settle)
+    stale = await _stale_queued(sessions, redis, settle, grace)
     report.requeued = len(stale)
     await enqueue_attempts(redis, queue_name, to_enqueue + stale)
     if report:
@@ -195,16 +200,60 @@ async def _finish_stranded_runs(session: AsyncSession, report: SweepReport) -> N
 
 
 async def _stale_queued(
-    sessions: async_sessionmaker[AsyncSession], redis: ArqRedis, settle: timedelta
+    sessions: async_sessionmaker[AsyncSession],
+    redis: ArqRedis,
+    settle: timedelta,
+    grace: timedelta,
 ) -> list[state.QueuedAttempt]:
+    """Queued attempts to hand to arq again.
+
+    Either arq no longer knows the job (Redis lost it), or a worker took the job
+    (arq's in-progress lock exists) but died before the attempt was claimed in
+    the database: arq would hold that lock for the longest task timeout, so after
+    the grace period the lock is cleared and the same attempt enqueued again.
+    """
     async with transaction(sessions) as session:
-        rows = (await session.execute(_STALE_QUEUED, {"settle": settle})).all()
+        rows = (
+            await session.execute(_STALE_QUEUED, {"settle": settle, "grace": grace})
+        ).all()
     if not rows:
         return []
-    exists = await job_exists(redis, [row[3] for row in rows])
+    async with redis.pipeline(transaction=False) as pipe:
+        for row in rows:
+            pipe.exists(job_key_prefix + row[3])
+            pipe.exists(in_progress_key_prefix + row[3])
+        found = await pipe.execute()
+    again: list[state.QueuedAttempt] = []
+    orphans: list[str] = []
+    for index, (run_id, key, attempt, job_id, defer, overdue) in enumerate(rows):
+        has_job, in_progress = found[2 * index], found[2 * index + 1]
+        if in_progress and not overdue:
+            continue
+        if has_job and not in_progress:
+            continue
+        if in_progress:
+            orphans.append(job_id)
+        again.append(
+            state.QueuedAttempt(uuid.UUID(str(run_id)), key, attempt, float(defer))
+        )
+    if orphans:
+        await _clear_orphans(redis, orphans)
 
-    return [
-        state.QueuedAttempt(uuid.UUID(str(run_id)), key, attempt, float(defer))
-        for (run_id, key, attempt, _, defer), present in zip(rows, exists, strict=True)
-        if not present
-    ]
+    return again
+
+
+async def _clear_orphans(redis: ArqRedis, job_ids: list[str]) -> None:
+    """Forget arq jobs whose worker died between taking them and claiming them."""
+    async with redis.pipeline(transaction=True) as pipe:
+        for job_id in job_ids:
+            pipe.delete(
+                in_progress_key_prefix + job_id,
+                job_key_prefix + job_id,
+                retry_key_prefix + job_id,
+            )
+        await pipe.execute()
+    logger.warning(
+        "cleared %d arq jobs taken by a worker that died before running them",
+        len(job_ids),
+        extra={"event": "sweep.orphans_cleared"},
+    )

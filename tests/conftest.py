@@ -126,3 +126,13 @@ def corpus_dir() -> Path:
             f"public catalogues not found at {CORPUS_DIR}; set RULEREPO_CORPUS_DIR"
         )
     return CORPUS_DIR
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures tests reported (fault injection, for example)."""
+    from tests.support.figures import REPORTED
+
+    for title, figures in REPORTED:
+        terminalreporter.section(title)
+        for name, value in figures.items():
+            terminalreporter.write_line(f"{name}: {value}")

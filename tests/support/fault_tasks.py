@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from datetime import timedelta
 
 import redis.asyncio as aioredis
@@ -73,4 +74,24 @@ SLOW_GRAPH = Graph(
         Step("last", fault_write, retry=POLICY),
     ],
     [("first", "slow"), ("slow", "last")],
+)
+
+
+@task("fault_work")
+async def fault_work(ctx: StepContext) -> dict[str, object]:
+    """A domain write, then a short random pause inside the transaction."""
+    await ctx.session.execute(
+        text("INSERT INTO effects (run_id, step_key, attempt) VALUES (:r, :k, :a)"),
+        {"r": ctx.run_id, "k": ctx.step_key, "a": ctx.attempt},
+    )
+    await asyncio.sleep(random.uniform(0.05, 0.4))
+    return {"attempt": ctx.attempt, "inputs": sorted(ctx.inputs)}
+
+
+MANY = RetryPolicy(max_attempts=20, backoff=timedelta(milliseconds=50))
+DIAMOND_GRAPH = Graph(
+    "fault_diamond",
+    [Step(k, fault_work, retry=MANY) for k in ("a", "b", "c", "d", "e", "f")],
+    [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "e"), ("d", "f")],
+    max_active_runs=1000,
 )
