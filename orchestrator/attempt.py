@@ -5,6 +5,9 @@ inputs, call the task inside the attempt's transaction) → ``record`` (output,
 success and the successors' readiness in that same transaction) → ``enqueue``
 (hand the ready successors to arq after the commit). A failure rolls the
 attempt's transaction back and records the error in a new one.
+
+Everything after the claim happens inside the attempt's span (a child of its
+run's trace), so the database and Redis work of the attempt nest under it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from orchestrator.expansion import apply_expansion
 from orchestrator.graph import Expansion, backoff_delay, get_task, is_retryable
 from orchestrator.logs import identity
 from orchestrator.states import AttemptStatus, RunStatus
+from orchestrator.telemetry import AttemptFacts, Telemetry
+from orchestrator.tracing import AttemptSpan, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,7 @@ class Runtime:
     worker_id: str
     resources: Mapping[str, Any] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
 
 class _NotCurrent(Exception):
@@ -63,7 +69,12 @@ async def execute_attempt(
             deliveries = await state.claim_attempt(
                 session, run_id, step_key, attempt, runtime.worker_id
             )
-        if deliveries is None:
+            facts = None
+            if deliveries is not None:
+                facts = await _attempt_facts(
+                    session, run_id, step_key, attempt, deliveries
+                )
+        if deliveries is None or facts is None:
             logger.debug(
                 "attempt %d of step %s is not runnable, ignoring delivery",
                 attempt,
@@ -79,14 +90,56 @@ async def execute_attempt(
                 deliveries,
                 extra={"event": "attempt.redelivered"},
             )
-        await _run_and_record(runtime, run_id, step_key, attempt)
+        with runtime.telemetry.attempt(facts) as span:
+            await _run_and_record(runtime, run_id, step_key, attempt, span)
+
+
+# Queue lag runs from the later of queued and the end of the retry backoff.
+_FACTS = text(
+    """
+    SELECT s.task, r.graph_name, r.traceparent,
+           extract(epoch FROM a.started_at - greatest(a.queued_at, s.not_before))
+    FROM attempts a
+    JOIN step_runs s ON s.run_id = a.run_id AND s.step_key = a.step_key
+    JOIN runs r ON r.id = a.run_id
+    WHERE a.run_id = :run AND a.step_key = :key AND a.attempt = :attempt
+    """
+)
+
+
+async def _attempt_facts(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+    deliveries: int,
+) -> AttemptFacts:
+    """What the attempt's span and metrics are labelled with."""
+    params = {"run": run_id, "key": step_key, "attempt": attempt}
+    task_name, graph_name, traceparent, lag_s = (
+        await session.execute(_FACTS, params)
+    ).one()
+
+    return AttemptFacts(
+        run_id=run_id,
+        step_key=step_key,
+        attempt=attempt,
+        task=task_name,
+        graph_name=graph_name,
+        traceparent=traceparent,
+        queue_lag_s=float(lag_s) if lag_s is not None and deliveries == 1 else None,
+    )
 
 
 async def _run_and_record(
-    runtime: Runtime, run_id: uuid.UUID, step_key: str, attempt: int
+    runtime: Runtime,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+    span: AttemptSpan,
 ) -> None:
     try:
-        queued = await _run_in_transaction(runtime, run_id, step_key, attempt)
+        queued, finished = await _run_in_transaction(runtime, run_id, step_key, attempt)
     except _NotCurrent:
         logger.info(
             "attempt %d of step %s was superseded or cancelled; rolled back",
@@ -94,20 +147,24 @@ async def _run_and_record(
             step_key,
             extra={"event": "attempt.fenced"},
         )
-        await _record_cancellation(runtime, run_id, step_key, attempt)
+        cancelled = await _record_cancellation(runtime, run_id, step_key, attempt)
+        span.finish(Outcome.CANCELLED if cancelled else Outcome.FENCED)
         return
     except asyncio.CancelledError:
-        await _record_cancellation(runtime, run_id, step_key, attempt)
+        cancelled = await _record_cancellation(runtime, run_id, step_key, attempt)
+        span.finish(Outcome.CANCELLED if cancelled else Outcome.LOST)
         raise
     except Exception as exc:
-        await _record_failure(runtime, run_id, step_key, attempt, exc)
+        outcome, ended = await _record_failure(runtime, run_id, step_key, attempt, exc)
+        span.finish(outcome, exc, run_status=ended)
         return
+    span.finish(Outcome.SUCCEEDED, run_status=finished)
     await runtime.enqueue(queued)
 
 
 async def _run_in_transaction(
     runtime: Runtime, run_id: uuid.UUID, step_key: str, attempt: int
-) -> list[state.QueuedAttempt]:
+) -> tuple[list[state.QueuedAttempt], str | None]:
     async with transaction(runtime.sessions) as session:
         claimed = await state.lock_running_step(session, run_id, step_key, attempt)
         if claimed is None:
@@ -151,7 +208,8 @@ async def _call_task(claimed: state.ClaimedStep, ctx: StepContext) -> Any:
 
 async def _record_success(
     session: AsyncSession, claimed: state.ClaimedStep, result: Any
-) -> list[state.QueuedAttempt]:
+) -> tuple[list[state.QueuedAttempt], str | None]:
+    """Record the output and queue successors; returns them and the run's end."""
     output = result
     if isinstance(result, Expansion):
         await apply_expansion(session, claimed.run_id, claimed.step_key, result)
@@ -165,8 +223,7 @@ async def _record_success(
     if await state.run_status(session, run_id) != RunStatus.RUNNING:
         raise _NotCurrent
     queued = await state.queue_successors(session, run_id, step_key)
-    if not queued:
-        await state.finish_run_if_done(session, run_id)
+    finished = None if queued else await state.finish_run_if_done(session, run_id)
     logger.info(
         "step %s succeeded on attempt %d",
         step_key,
@@ -174,7 +231,7 @@ async def _record_success(
         extra={"event": "step.succeeded"},
     )
 
-    return queued
+    return queued, finished
 
 
 def _failure_info(policy: Mapping[str, Any], exc: BaseException) -> state.FailureInfo:
@@ -195,7 +252,8 @@ async def _record_failure(
     step_key: str,
     attempt: int,
     exc: BaseException,
-) -> None:
+) -> tuple[Outcome, str | None]:
+    """Record a failed attempt; returns its outcome and the run's end, if any."""
     async with transaction(runtime.sessions) as session:
         policy = await session.scalar(
             text(
@@ -210,7 +268,7 @@ async def _record_failure(
             session, run_id, step_key, attempt, info, delay
         )
     if not outcome.recorded:
-        return
+        return Outcome.FENCED, None
     if outcome.retry is not None:
         logger.warning(
             "attempt %d of step %s failed, retrying in %.1fs: %s",
@@ -221,7 +279,7 @@ async def _record_failure(
             extra={"event": "attempt.failed"},
         )
         await runtime.enqueue([outcome.retry])
-        return
+        return Outcome.RETRYING, None
     logger.error(
         "step %s failed on attempt %d: %s: %s",
         step_key,
@@ -231,18 +289,20 @@ async def _record_failure(
         extra={"event": "step.failed"},
     )
 
+    return Outcome.FAILED, outcome.run_status
+
 
 async def _record_cancellation(
     runtime: Runtime, run_id: uuid.UUID, step_key: str, attempt: int
-) -> None:
-    """Record an attempt stopped because its run was cancelled.
+) -> bool:
+    """Record an attempt stopped because its run was cancelled; False if it was not.
 
     A cancellation for any other reason (the worker shutting down) leaves the
     attempt ``running``: arq delivers the same job again and it runs anew.
     """
     async with transaction(runtime.sessions) as session:
         if await state.run_status(session, run_id) != RunStatus.CANCELLED:
-            return
+            return False
         await state.cancel_attempt(session, run_id, step_key, attempt)
     logger.info(
         "attempt %d of step %s stopped: its run was cancelled",
@@ -250,6 +310,8 @@ async def _record_cancellation(
         step_key,
         extra={"event": "attempt.cancelled"},
     )
+
+    return True
 
 
 __all__ = ["AttemptStatus", "Runtime", "execute_attempt"]

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     api_token: SecretStr | None = None
+    # Also require API_TOKEN on read-only requests (writes always need it).
+    api_read_token_required: bool = False
     schedule_timezone: str = "UTC"
     llm_provider: str = "local"
     gemini_api_key: SecretStr | None = None
@@ -38,6 +40,8 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
     run_history_days: int = Field(default=90, ge=1)
     catchup_window_h: float = Field(default=24.0, ge=0)
+    # A worker serves Prometheus metrics on this port (0: any free one); unset: off.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("schedule_timezone")
     @classmethod

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import TracerProvider
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +32,7 @@ from orchestrator.expansion import step_row
 from orchestrator.graph import Graph
 from orchestrator.models import ActionRow, RunRow, StepEdgeRow, StepRunRow
 from orchestrator.states import RunStatus, StepRunStatus, Trigger
+from orchestrator.tracing import run_trace
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +77,19 @@ async def trigger_run(
     params: Mapping[str, Any] | None = None,
     dedup_key: str | None = None,
     traceparent: str | None = None,
-    trace_id: str | None = None,
     ignore_concurrency: bool = False,
+    tracer_provider: TracerProvider | None = None,
 ) -> TriggerResult:
     """Start a run of ``graph``; answer with the existing run where one applies.
 
     A schedule slot (``trigger="schedule"``) or a ``dedup_key`` already used for
     this graph answers with that run instead of starting a new one.
     ``ignore_concurrency`` lets a backfill start past ``max_active_runs``.
+
+    A created run gets its trace: a short ``Run:<graph_name>`` span (from
+    ``tracer_provider``; none without one) whose ``traceparent`` and trace id
+    are stored on the run. Its parent is the caller's ``traceparent`` if given,
+    else the current span (an API request's).
 
     Raises:
         RunInProgressError: the graph's ``max_active_runs`` is reached.
@@ -99,37 +106,47 @@ async def trigger_run(
         )
         raise TriggerRejectedError(msg)
     full_params = check_params(graph, params or {})
-    async with transaction(sessions) as session:
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:g))"), {"g": graph.name}
-        )
-        existing = await _existing_run(session, graph, trigger, logical_time, dedup_key)
-        if existing is not None:
-            return TriggerResult(existing[0], created=False, status=existing[1])
-        if not ignore_concurrency:
-            await _check_concurrency(session, graph)
-        run_id = uuid.uuid4()
-        queued = await _create_run(
-            session,
-            graph,
+    with run_trace(tracer_provider, graph.name, traceparent=traceparent) as traced:
+        async with transaction(sessions) as session:
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:g))"), {"g": graph.name}
+            )
+            existing = await _existing_run(
+                session, graph, trigger, logical_time, dedup_key
+            )
+            if existing is not None:
+                return TriggerResult(existing[0], created=False, status=existing[1])
+            if not ignore_concurrency:
+                await _check_concurrency(session, graph)
+            run_id = uuid.uuid4()
+            trace_fields = traced.start(
+                run_id, trigger=trigger, logical_time=logical_time
+            )
+            queued = await _create_run(
+                session,
+                graph,
+                run_id,
+                logical_time=logical_time,
+                trigger=trigger,
+                actor=actor,
+                params=full_params,
+                dedup_key=dedup_key,
+                **trace_fields,
+            )
+        logger.info(
+            "run %s of graph %s created by %s (%s)",
             run_id,
-            logical_time=logical_time,
-            trigger=trigger,
-            actor=actor,
-            params=full_params,
-            dedup_key=dedup_key,
-            traceparent=traceparent,
-            trace_id=trace_id,
+            graph.name,
+            actor,
+            trigger,
+            extra={
+                "event": "run.created",
+                "run_id": str(run_id),
+                "graph_name": graph.name,
+                "trace_id": trace_fields["trace_id"],
+            },
         )
-    logger.info(
-        "run %s of graph %s created by %s (%s)",
-        run_id,
-        graph.name,
-        actor,
-        trigger,
-        extra={"event": "run.created", "run_id": str(run_id), "graph_name": graph.name},
-    )
-    await enqueue(queued)
+        await enqueue(queued)
 
     return TriggerResult(run_id, created=True, status=RunStatus.PENDING.value)
 

@@ -30,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+from opentelemetry.trace import TracerProvider
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -215,6 +216,8 @@ async def backfill(
     start: datetime,
     end: datetime,
     actor: str,
+    *,
+    tracer_provider: TracerProvider | None = None,
 ) -> list[engine.TriggerResult]:
     """Run every slot of the schedule in ``[start, end]`` that has no run yet.
 
@@ -255,6 +258,7 @@ async def backfill(
             trigger=Trigger.SCHEDULE,
             actor=actor,
             ignore_concurrency=True,
+            tracer_provider=tracer_provider,
         )
         for slot in slots
     ]
@@ -280,12 +284,14 @@ async def tick(
     now: datetime | None = None,
     catchup: timedelta = timedelta(hours=24),
     only_latest: bool = False,
+    tracer_provider: TracerProvider | None = None,
 ) -> list[engine.TriggerResult]:
     """Start the due slots of every schedule (see the module docstring).
 
     Args:
         only_latest: start only the most recent due slot of each schedule (the
             catch-up a worker does when it starts).
+        tracer_provider: traces the runs started (each its own trace).
     """
     now = now or datetime.now(UTC)
     started: list[engine.TriggerResult] = []
@@ -293,7 +299,7 @@ async def tick(
         if graph.schedule is None:
             continue
         started += await _tick_one(
-            sessions, enqueue, graph, zone, now, catchup, only_latest
+            sessions, enqueue, graph, zone, now, catchup, only_latest, tracer_provider
         )
     return started
 
@@ -306,6 +312,7 @@ async def _tick_one(
     now: datetime,
     catchup: timedelta,
     only_latest: bool,
+    tracer_provider: TracerProvider | None = None,
 ) -> list[engine.TriggerResult]:
     if graph.schedule is None:
         return []
@@ -333,7 +340,10 @@ async def _tick_one(
     due = list(iter_slots(graph.schedule, zone, floor, now))
     if len(due) > MAX_SLOTS_PER_TICK or only_latest:
         due = due[-1:]
-    started = [await _start_slot(sessions, enqueue, graph, slot) for slot in due]
+    started = [
+        await _start_slot(sessions, enqueue, graph, slot, tracer_provider)
+        for slot in due
+    ]
     return [r for r in started if r is not None]
 
 
@@ -342,6 +352,7 @@ async def _start_slot(
     enqueue: engine.Enqueue,
     graph: Graph,
     slot: datetime,
+    tracer_provider: TracerProvider | None = None,
 ) -> engine.TriggerResult | None:
     result: engine.TriggerResult | None = None
     try:
@@ -352,6 +363,7 @@ async def _start_slot(
             logical_time=slot,
             trigger=Trigger.SCHEDULE,
             actor="schedule",
+            tracer_provider=tracer_provider,
         )
     except RunInProgressError as exc:
         logger.warning(

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from arq.cron import cron
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.attempt import Runtime
 from orchestrator.db import make_engine, make_sessionmaker, transaction
@@ -36,6 +37,12 @@ from orchestrator.graph import Graph
 from orchestrator.schedules import tick
 from orchestrator.state import QueuedAttempt
 from orchestrator.sweep import sweep
+from orchestrator.telemetry import (
+    Telemetry,
+    instrument_engine,
+    instrument_redis,
+    serve_metrics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,10 @@ class WorkerConfig:
             (deferred retries start at most this late).
         lost_grace: how long an attempt may go without a heartbeat before the
             sweep declares it lost.
+        telemetry: the tracer and meter providers attempts, triggers and the
+            instrumented database and Redis clients use (none by default).
+        metrics_port: serve the metrics for Prometheus on this port (0: any
+            free one); off by default.
     """
 
     database_url: str
@@ -68,6 +79,9 @@ class WorkerConfig:
     # Tick schedules every second instead of every minute (for second-level cron).
     tick_every_second: bool = False
     cron_jobs: Sequence[Any] = ()
+    telemetry: Telemetry | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
     worker_id: str = field(
         default_factory=lambda: (
             f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -88,6 +102,7 @@ def build_worker(
         engine = make_engine(config.database_url, pool_size=config.concurrency + 2)
         sessions = make_sessionmaker(engine)
         wake: asyncio.Event = ctx["wake"]
+        telemetry = _start_telemetry(ctx, config, engine)
 
         async def enqueue(attempts: list[QueuedAttempt]) -> None:
             if attempts:
@@ -101,6 +116,7 @@ def build_worker(
             enqueue=enqueue,
             worker_id=config.worker_id,
             resources=await resources() if resources else {},
+            telemetry=telemetry,
         )
         ctx["config"] = config
         loops.append(asyncio.create_task(_heartbeat_loop(ctx, config)))
@@ -122,6 +138,8 @@ def build_worker(
                         {"id": config.worker_id},
                     )
             await ctx["engine"].dispose()
+        if "metrics_server" in ctx:
+            ctx["metrics_server"].close()
         logger.info("worker stopped", extra={"event": "worker.stopped"})
 
     return OrchestratorWorker(
@@ -141,6 +159,22 @@ def build_worker(
         health_check_interval=60,
         cron_jobs=_cron_jobs(config) or None,
     )
+
+
+def _start_telemetry(
+    ctx: dict[str, Any], config: WorkerConfig, engine: AsyncEngine
+) -> Telemetry:
+    """Instrument the worker's database and Redis clients; serve its metrics."""
+    telemetry = config.telemetry or Telemetry()
+    if telemetry.traces_exported:
+        instrument_engine(engine, telemetry.tracer_provider, telemetry.meter_provider)
+        instrument_redis(ctx["redis"], telemetry.tracer_provider)
+    if config.metrics_port is not None:
+        ctx["metrics_server"] = serve_metrics(
+            telemetry, config.metrics_port, config.metrics_host
+        )
+
+    return telemetry
 
 
 def _cron_jobs(config: WorkerConfig) -> list[Any]:
@@ -173,6 +207,7 @@ async def schedule_tick(ctx: dict[str, Any], *, only_latest: bool = False) -> No
         ZoneInfo(config.schedule_timezone),
         catchup=config.catchup,
         only_latest=only_latest,
+        tracer_provider=runtime.telemetry.tracer_provider,
     )
 
 

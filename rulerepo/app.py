@@ -14,6 +14,13 @@ from orchestrator.config import Settings
 from orchestrator.executor import OrchestratorWorker
 from orchestrator.graph import Graph
 from orchestrator.logs import install_identity_filter
+from orchestrator.telemetry import (
+    CLI_SERVICE,
+    WORKER_SERVICE,
+    Telemetry,
+    build_telemetry,
+    instrument_http_clients,
+)
 from orchestrator.worker import WorkerConfig, build_worker
 
 logger = logging.getLogger(__name__)
@@ -59,12 +66,36 @@ def graphs() -> dict[str, Graph]:
     return all_graphs()
 
 
-def client(deployment: Deployment) -> Orchestrator:
+_telemetry: list[Telemetry] = []
+
+
+def telemetry(service_name: str) -> Telemetry:
+    """This process's telemetry, built from the ``OTEL_*`` environment once.
+
+    The first call names the service (``rulerepo-worker``, ``rulerepo-api``,
+    ``rulerepo-cli``); a CLI command that runs a worker in its own process
+    stays ``rulerepo-cli``. httpx requests of this process are traced with it.
+    """
+    if not _telemetry:
+        built = build_telemetry(service_name)
+        instrument_http_clients(built.tracer_provider, built.meter_provider)
+        _telemetry.append(built)
+
+    return _telemetry[0]
+
+
+def client(
+    deployment: Deployment, process_telemetry: Telemetry | None = None
+) -> Orchestrator:
+    """A client of the deployment, tracing with this process's telemetry."""
+    used = process_telemetry or telemetry(CLI_SERVICE)
+
     return Orchestrator(
         graphs(),
         deployment.database_url,
         deployment.redis_url,
         deployment.settings.queue_name,
+        tracer_provider=used.tracer_provider,
     )
 
 
@@ -76,9 +107,16 @@ async def worker_resources(settings: Settings) -> dict[str, Any]:
 
 
 def worker(
-    deployment: Deployment, *, handle_signals: bool = True
+    deployment: Deployment,
+    *,
+    handle_signals: bool = True,
+    process_telemetry: Telemetry | None = None,
 ) -> OrchestratorWorker:
-    """A worker for every graph of this deployment."""
+    """A worker for every graph of this deployment.
+
+    It traces and counts with this process's telemetry and serves its metrics
+    on ``METRICS_PORT`` when that is set.
+    """
     graphs()
     settings = deployment.settings
     config = WorkerConfig(
@@ -92,6 +130,8 @@ def worker(
         graphs=graphs(),
         schedule_timezone=settings.schedule_timezone,
         catchup=timedelta(hours=settings.catchup_window_h),
+        telemetry=process_telemetry or telemetry(WORKER_SERVICE),
+        metrics_port=settings.metrics_port,
     )
 
     async def resources() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry.trace import TracerProvider
 from sqlalchemy import text
 
 from orchestrator.client import Orchestrator
@@ -105,9 +106,16 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def harness(
-    graphs: Mapping[str, Graph], database_url: str, redis_url: str, queue_name: str
+    graphs: Mapping[str, Graph],
+    database_url: str,
+    redis_url: str,
+    queue_name: str,
+    *,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Harness]:
-    client = Orchestrator(graphs, database_url, redis_url, queue_name)
+    client = Orchestrator(
+        graphs, database_url, redis_url, queue_name, tracer_provider=tracer_provider
+    )
     h = Harness(client, database_url, redis_url, queue_name, [])
     try:
         yield h
