@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,25 @@ def test_compose_schema_check_catches_a_broken_file(
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(compose))
 
     assert any("comand" in e.message for e in errors)
+
+
+def test_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    """requirements.lock pins each dependency of pyproject.toml, with hashes."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    lock = (ROOT / "requirements.lock").read_text("utf-8")
+    pinned = {
+        m.group(1).lower().replace("_", "-")
+        for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", lock, re.MULTILINE)
+    }
+    wanted = {
+        re.split(r"[<>=!;\[ ]", dep, maxsplit=1)[0].lower().replace("_", "-")
+        for dep in project["dependencies"]
+    }
+    unhashed = [
+        block.split("==")[0]
+        for block in re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock)
+        if "==" in block and "--hash=sha256:" not in block
+    ]
+
+    assert sorted(wanted - pinned) == []
+    assert unhashed == []
