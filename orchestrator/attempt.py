@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator import state
 from orchestrator.context import StepContext
-from orchestrator.db import transaction
+from orchestrator.db import autocommit, transaction
 from orchestrator.errors import StepTimeoutError
 from orchestrator.expansion import apply_expansion
 from orchestrator.graph import Expansion, backoff_delay, get_task, is_retryable
@@ -65,16 +65,11 @@ async def execute_attempt(
 ) -> None:
     """Run one attempt end to end; safe to call again for the same attempt."""
     with identity(run_id=str(run_id), step_key=step_key, attempt=attempt):
-        async with transaction(runtime.sessions) as session:
-            deliveries = await state.claim_attempt(
-                session, run_id, step_key, attempt, runtime.worker_id
+        async with autocommit(runtime.sessions) as conn:
+            claim = await state.claim_attempt(
+                conn, run_id, step_key, attempt, runtime.worker_id
             )
-            facts = None
-            if deliveries is not None:
-                facts = await _attempt_facts(
-                    session, run_id, step_key, attempt, deliveries
-                )
-        if deliveries is None or facts is None:
+        if claim is None:
             logger.debug(
                 "attempt %d of step %s is not runnable, ignoring delivery",
                 attempt,
@@ -82,53 +77,25 @@ async def execute_attempt(
                 extra={"event": "attempt.ignored"},
             )
             return
-        if deliveries > 1:
+        if claim.deliveries > 1:
             logger.warning(
                 "attempt %d of step %s delivered %d times, running it again",
                 attempt,
                 step_key,
-                deliveries,
+                claim.deliveries,
                 extra={"event": "attempt.redelivered"},
             )
+        facts = AttemptFacts(
+            run_id=run_id,
+            step_key=step_key,
+            attempt=attempt,
+            task=claim.task,
+            graph_name=claim.graph_name,
+            traceparent=claim.traceparent,
+            queue_lag_s=claim.queue_lag_s,
+        )
         with runtime.telemetry.attempt(facts) as span:
             await _run_and_record(runtime, run_id, step_key, attempt, span)
-
-
-# Queue lag runs from the later of queued and the end of the retry backoff.
-_FACTS = text(
-    """
-    SELECT s.task, r.graph_name, r.traceparent,
-           extract(epoch FROM a.started_at - greatest(a.queued_at, s.not_before))
-    FROM attempts a
-    JOIN step_runs s ON s.run_id = a.run_id AND s.step_key = a.step_key
-    JOIN runs r ON r.id = a.run_id
-    WHERE a.run_id = :run AND a.step_key = :key AND a.attempt = :attempt
-    """
-)
-
-
-async def _attempt_facts(
-    session: AsyncSession,
-    run_id: uuid.UUID,
-    step_key: str,
-    attempt: int,
-    deliveries: int,
-) -> AttemptFacts:
-    """What the attempt's span and metrics are labelled with."""
-    params = {"run": run_id, "key": step_key, "attempt": attempt}
-    task_name, graph_name, traceparent, lag_s = (
-        await session.execute(_FACTS, params)
-    ).one()
-
-    return AttemptFacts(
-        run_id=run_id,
-        step_key=step_key,
-        attempt=attempt,
-        task=task_name,
-        graph_name=graph_name,
-        traceparent=traceparent,
-        queue_lag_s=float(lag_s) if lag_s is not None and deliveries == 1 else None,
-    )
 
 
 async def _run_and_record(
@@ -169,7 +136,6 @@ async def _run_in_transaction(
         claimed = await state.lock_running_step(session, run_id, step_key, attempt)
         if claimed is None:
             raise _NotCurrent
-        inputs = await state.load_inputs(session, run_id, step_key)
         ctx = StepContext(
             run_id=run_id,
             graph_name=claimed.graph_name,
@@ -179,7 +145,7 @@ async def _run_in_transaction(
             trigger=claimed.trigger,
             actor=claimed.actor,
             params={**claimed.run_params, **claimed.step_params},
-            inputs=inputs,
+            inputs=claimed.inputs,
             session=session,
             resources=runtime.resources,
         )
@@ -219,8 +185,6 @@ async def _record_success(
     if not await state.record_success(
         session, run_id, step_key, claimed.attempt, output
     ):
-        raise _NotCurrent
-    if await state.run_status(session, run_id) != RunStatus.RUNNING:
         raise _NotCurrent
     queued = await state.queue_successors(session, run_id, step_key)
     finished = None if queued else await state.finish_run_if_done(session, run_id)

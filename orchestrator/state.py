@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import String
 
 from orchestrator.states import (
@@ -75,6 +75,7 @@ class ClaimedStep:
     timeout_s: float
     retry_policy: dict[str, Any]
     traceparent: str | None
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 _CLAIM = text(
@@ -90,7 +91,7 @@ _CLAIM = text(
               WHERE s.run_id = :run AND s.step_key = :key AND s.attempt = :attempt
                 AND s.status IN ('queued', 'running')
                 AND r.status IN ('pending', 'running'))
-        RETURNING deliveries
+        RETURNING deliveries, started_at, queued_at
     ), s AS (
         UPDATE step_runs SET status = 'running',
                started_at = coalesce(started_at, clock_timestamp())
@@ -100,34 +101,66 @@ _CLAIM = text(
                started_at = coalesce(started_at, clock_timestamp())
         WHERE id = :run AND status = 'pending' AND EXISTS (SELECT 1 FROM a)
     )
-    SELECT deliveries FROM a
+    SELECT a.deliveries, st.task, ru.graph_name, ru.traceparent,
+           extract(epoch FROM a.started_at - greatest(a.queued_at, st.not_before))
+    FROM a, step_runs st, runs ru
+    WHERE st.run_id = :run AND st.step_key = :key AND ru.id = :run
     """
 )
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A claimed attempt: how often it was delivered, and what labels it.
+
+    ``deliveries`` above 1 means arq delivered the same job again (after a crash
+    or a duplicate enqueue). ``queue_lag_s`` runs from the later of queued and
+    the end of the retry backoff to the start.
+    """
+
+    deliveries: int
+    task: str
+    graph_name: str
+    traceparent: str | None
+    queue_lag_s: float | None
+
+
 async def claim_attempt(
-    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int, worker: str
-) -> int | None:
+    conn: AsyncConnection, run_id: uuid.UUID, step_key: str, attempt: int, worker: str
+) -> Claim | None:
     """Mark an attempt ``running`` for this worker; ``None`` if it may not run.
 
-    Returns the number of deliveries of this attempt so far (above 1 means arq
-    delivered the same job again, after a crash or a duplicate enqueue).
+    One statement, meant for an autocommit connection: the claim is visible at
+    once, so run history shows the step running and the sweep can watch it.
     """
     row = (
-        await session.execute(
+        await conn.execute(
             _CLAIM,
             {"run": run_id, "key": step_key, "attempt": attempt, "worker": worker},
         )
     ).first()
+    if row is None:
+        return None
+    deliveries, task_name, graph_name, traceparent, lag_s = row
 
-    return None if row is None else int(row[0])
+    return Claim(
+        deliveries=int(deliveries),
+        task=task_name,
+        graph_name=graph_name,
+        traceparent=traceparent,
+        queue_lag_s=float(lag_s) if lag_s is not None and deliveries == 1 else None,
+    )
 
 
 _LOCK_STEP = text(
     """
     SELECT s.status, s.attempt, s.task, s.params, s.timeout_s, s.retry_policy,
            r.status, r.graph_name, r.logical_time, r.trigger, r.actor, r.params,
-           r.traceparent
+           r.traceparent,
+           (SELECT coalesce(jsonb_object_agg(e.upstream, u.output), '{}'::jsonb)
+            FROM step_edges e
+            JOIN step_runs u ON u.run_id = e.run_id AND u.step_key = e.upstream
+            WHERE e.run_id = :run AND e.downstream = :key)
     FROM step_runs s JOIN runs r ON r.id = s.run_id
     WHERE s.run_id = :run AND s.step_key = :key
     FOR UPDATE OF s SKIP LOCKED
@@ -148,7 +181,7 @@ async def lock_running_step(
     if row is None:
         return None
     status, current, task_name, params, timeout_s, policy = row[:6]
-    run_status, graph_name, logical_time, trigger, actor, run_params, tp = row[6:]
+    run_status, graph_name, logical_time, trigger, actor, run_params, tp = row[6:13]
     if (
         status != StepRunStatus.RUNNING
         or current != attempt
@@ -170,6 +203,7 @@ async def lock_running_step(
         timeout_s=float(timeout_s),
         retry_policy=dict(policy),
         traceparent=tp,
+        inputs=dict(row[13] or {}),
     )
 
 
@@ -203,6 +237,7 @@ _SUCCEED = text(
            finished_at = clock_timestamp()
     WHERE run_id = :run AND step_key = :key AND attempt = :attempt
       AND status = 'running' AND EXISTS (SELECT 1 FROM a)
+      AND EXISTS (SELECT 1 FROM runs WHERE id = :run AND status = 'running')
     RETURNING step_key
     """
 ).bindparams(bindparam("output", type_=JSONB))
@@ -211,7 +246,11 @@ _SUCCEED = text(
 async def record_success(
     session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int, output: Any
 ) -> bool:
-    """Mark the attempt and its step ``succeeded``; False if it was superseded."""
+    """Mark the attempt and its step ``succeeded``.
+
+    False if the attempt was superseded or its run is no longer running (it was
+    cancelled): the caller must roll back.
+    """
     row = (
         await session.execute(
             _SUCCEED,
@@ -231,8 +270,12 @@ async def run_status(session: AsyncSession, run_id: uuid.UUID) -> str | None:
     return None if value is None else str(value)
 
 
-_SUCCESSORS = text(
-    "SELECT downstream FROM step_edges WHERE run_id = :run AND upstream = :key"
+_QUEUE_SUCCESSORS = text(
+    """
+    SELECT step_key, attempt FROM rr_queue_ready(:run, ARRAY(
+        SELECT downstream::text FROM step_edges
+        WHERE run_id = :run AND upstream = :key ORDER BY downstream))
+    """
 )
 
 # rr_queue_ready (migration 0002) locks each candidate by its primary key, then
@@ -258,9 +301,9 @@ async def queue_successors(
     session: AsyncSession, run_id: uuid.UUID, finished: str
 ) -> list[QueuedAttempt]:
     """Queue the successors of the ``finished`` step that are now ready."""
-    rows = await session.execute(_SUCCESSORS, {"run": run_id, "key": finished})
+    rows = await session.execute(_QUEUE_SUCCESSORS, {"run": run_id, "key": finished})
 
-    return await queue_ready(session, run_id, [key for (key,) in rows])
+    return [QueuedAttempt(run_id, key, attempt) for key, attempt in rows]
 
 
 _WAITING = text(
