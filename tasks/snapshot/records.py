@@ -95,7 +95,10 @@ def _text(min_length: int = 0, max_length: int | None = None) -> StringConstrain
 # The limits are the columns' (String(n), and INTEGER for counts), so that a
 # checked document cannot fail when it is written.
 _INT4_MAX = 2**31 - 1
-Text = Annotated[str, _text(), AfterValidator(_without_nul)]
+# A text field holds at most 100,000 characters: rules, norms and summaries are
+# prose, and a larger value is a broken export rather than a long rule.
+MAX_TEXT = 100_000
+Text = Annotated[str, _text(0, MAX_TEXT), AfterValidator(_without_nul)]
 Id = Annotated[str, _text(1, 200), AfterValidator(_without_nul)]
 Locale = Annotated[str, _text(1, 20), AfterValidator(_without_nul)]
 Version = Annotated[int, Field(strict=True, ge=1, le=_INT4_MAX)]

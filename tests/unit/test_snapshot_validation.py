@@ -189,6 +189,17 @@ def test_values_the_database_cannot_store_are_refused() -> None:
     assert "NUL character" in errors[1]
 
 
+def test_huge_text_is_refused_with_its_path() -> None:
+    """A text field of more than 100,000 characters is refused, naming the field."""
+    document = _document()
+    document["rules"][0]["text"] = "deny " * 20_001
+
+    errors = _errors(document)
+
+    assert [e.split(":")[0] for e in errors] == ["rules[0].text"]
+    assert "100000" in errors[0]
+
+
 def test_snapshot_extra_keys_are_refused() -> None:
     """Unknown keys, at the top or in a record, are refused by name."""
     document = _document()
