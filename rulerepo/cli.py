@@ -7,6 +7,7 @@ JSON document (logs go to standard error).
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -32,10 +34,19 @@ cli.add_typer(services_cli, name="services")
 cli.add_typer(import_cli, name="import")
 console = Console(stderr=True)
 out = Console()
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many.")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", min=1, help="At most this many (default all).")
+]
+ActorOpt = Annotated[str, typer.Option(help="Who asks (recorded with the change).")]
+ReviewerOpt = Annotated[
+    str | None, typer.Option(help="The reviewer's name (default: your login).")
+]
+NoteOpt = Annotated[str | None, typer.Option(help="A note kept with the change.")]
+PAGE = 500
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -50,17 +61,19 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def parse_time(value: str | None) -> datetime:
+def parse_time(value: str | None, option: str = "--at") -> datetime:
     """An ISO 8601 instant (with zone), or now."""
     if value is None:
         return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        msg = f"--at {value!r} is not an ISO 8601 time such as 2026-12-01T05:00+00:00"
+        msg = (
+            f"{option} {value!r} is not an ISO 8601 time such as 2026-12-01T05:00+00:00"
+        )
         raise typer.BadParameter(msg) from None
     if parsed.tzinfo is None:
-        msg = f"--at {value!r} has no time zone; add one, e.g. {value}+00:00"
+        msg = f"{option} {value!r} has no time zone; add one, e.g. {value}+00:00"
         raise typer.BadParameter(msg)
     return parsed.astimezone(UTC)
 
@@ -267,65 +280,191 @@ def _run_id(value: str) -> uuid.UUID:
         raise typer.BadParameter(msg) from None
 
 
+async def _collect(
+    client: Any,
+    fetch: Callable[[Any, Any, int], Awaitable[list[dict[str, Any]]]],
+    key: Callable[[dict[str, Any]], Any],
+    limit: int | None,
+) -> list[dict[str, Any]]:
+    """Every matching record (or the first ``limit``), read page by page."""
+    rows: list[dict[str, Any]] = []
+    after = None
+    while limit is None or len(rows) < limit:
+        size = PAGE if limit is None else min(PAGE, limit - len(rows))
+        async with client.sessions() as session:
+            page = await fetch(session, after, size)
+        rows.extend(page)
+        if len(page) < size:
+            break
+        after = key(page[-1])
+
+    return rows
+
+
 @cli.command()
 def runs(
     graph: Annotated[str | None, typer.Option(help="Only this graph.")] = None,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
-    limit: LimitOpt = 20,
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run history, newest first."""
     from orchestrator.history import list_runs
 
-    async def fetch(client: Any) -> list[dict[str, Any]]:
-        async with client.sessions() as session:
-            return await list_runs(session, graph=graph, status=status, limit=limit)
+    async def fetch(session: Any, after: Any, size: int) -> list[dict[str, Any]]:
+        return await list_runs(
+            session, graph=graph, status=status, limit=size, before=after
+        )
 
-    views.print_runs(out, _run(_with_client(fetch)), as_json)
+    def key(run: dict[str, Any]) -> tuple[datetime, uuid.UUID]:
+        return datetime.fromisoformat(run["created_at"]), uuid.UUID(run["id"])
+
+    found = _run(_with_client(lambda c: _collect(c, fetch, key, limit)))
+    views.print_runs(out, found, as_json)
+
+
+async def _show_run(client: Any, run_id: uuid.UUID) -> dict[str, Any]:
+    from orchestrator.history import get_run
+
+    async with client.sessions() as session:
+        return await get_run(session, run_id)
 
 
 @cli.command()
 def show(run: str, as_json: JsonOpt = False) -> None:
     """One run with its steps, attempts, durations and errors."""
-    from orchestrator.history import get_run
+    run_id = _run_id(run)
+    views.print_run(out, _run(_with_client(lambda c: _show_run(c, run_id))), as_json)
 
+
+def _run_action(
+    run: str, action: Callable[[Any, uuid.UUID], Awaitable[Any]], done: str
+) -> dict[str, Any]:
     run_id = _run_id(run)
 
-    async def fetch(client: Any) -> dict[str, Any]:
-        async with client.sessions() as session:
-            return await get_run(session, run_id)
+    async def act(client: Any) -> dict[str, Any]:
+        await action(client, run_id)
+        return await _show_run(client, run_id)
 
-    views.print_run(out, _run(_with_client(fetch)), as_json)
+    result = _run(_with_client(act))
+    console.print(done.format(run=run_id))
+    return result
 
 
 @cli.command()
-def retry(run: str, step: str, actor: str = "cli") -> None:
+def retry(
+    run: str, step: str, actor: ActorOpt = "cli", as_json: JsonOpt = False
+) -> None:
     """Retry one failed step of a run (succeeded steps keep their outputs)."""
-    run_id = _run_id(run)
-    _run(_with_client(lambda c: c.retry(run_id, step, actor)))
-    console.print(f"step {step!r} of run {run_id} queued again")
+    result = _run_action(
+        run,
+        lambda c, r: c.retry(r, step, actor),
+        f"step {step!r} of run {{run}} queued again",
+    )
+    views.print_run(out, result, as_json)
 
 
 @cli.command()
-def rerun(run: str, step: str, actor: str = "cli") -> None:
+def rerun(
+    run: str, step: str, actor: ActorOpt = "cli", as_json: JsonOpt = False
+) -> None:
     """Run a succeeded step and its descendants again."""
-    run_id = _run_id(run)
-    _run(_with_client(lambda c: c.rerun(run_id, step, actor)))
-    console.print(f"step {step!r} of run {run_id} and its descendants queued again")
+    result = _run_action(
+        run,
+        lambda c, r: c.rerun(r, step, actor),
+        f"step {step!r} of run {{run}} and its descendants queued again",
+    )
+    views.print_run(out, result, as_json)
 
 
 @cli.command()
-def cancel(run: str, actor: str = "cli") -> None:
+def cancel(run: str, actor: ActorOpt = "cli", as_json: JsonOpt = False) -> None:
     """Cancel a run in progress."""
-    run_id = _run_id(run)
-    _run(_with_client(lambda c: c.cancel(run_id, actor)))
-    console.print(f"run {run_id} cancelled")
+    result = _run_action(run, lambda c, r: c.cancel(r, actor), "run {run} cancelled")
+    views.print_run(out, result, as_json)
+
+
+# --- schedules -----------------------------------------------------------------
+
+
+async def _graph_rows(client: Any) -> list[dict[str, Any]]:
+    from orchestrator.schedules import schedule_states
+
+    states = await schedule_states(client.sessions)
+    zone = ZoneInfo(composition.resolve().settings.schedule_timezone)
+    return views.graph_rows(client.graphs, states, zone, datetime.now(UTC))
 
 
 @cli.command("graphs")
 def list_graphs(as_json: JsonOpt = False) -> None:
-    """The graphs of this deployment with their schedules."""
-    views.print_graphs(out, composition.graphs(), as_json)
+    """The graphs with their schedules: paused or not, and the next slot."""
+    views.print_rows(out, _run(_with_client(_graph_rows)), as_json, title="Graphs")
+
+
+def _schedule_action(graph: str, paused: bool, actor: str, as_json: bool) -> None:
+    from orchestrator.schedules import pause_schedule, resume_schedule
+
+    change = pause_schedule if paused else resume_schedule
+
+    async def act(client: Any) -> list[dict[str, Any]]:
+        await change(client.sessions, client.graph(graph), actor)
+        return [r for r in await _graph_rows(client) if r["name"] == graph]
+
+    (row,) = _run(_with_client(act))
+    console.print(f"schedule of {graph} {'paused' if paused else 'resumed'}")
+    views.print_one(out, row, as_json)
+
+
+@cli.command()
+def pause(graph: str, actor: ActorOpt = "cli", as_json: JsonOpt = False) -> None:
+    """Stop GRAPH's schedule from starting runs (runs in progress go on)."""
+    _schedule_action(graph, True, actor, as_json)
+
+
+@cli.command()
+def resume(graph: str, actor: ActorOpt = "cli", as_json: JsonOpt = False) -> None:
+    """Let GRAPH's paused schedule start runs again (missed slots are not run)."""
+    _schedule_action(graph, False, actor, as_json)
+
+
+@cli.command()
+def backfill(
+    graph: str,
+    start: Annotated[str, typer.Option("--from", help="First instant (ISO 8601).")],
+    end: Annotated[str, typer.Option("--to", help="Last instant (ISO 8601).")],
+    actor: ActorOpt = "cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run every slot of GRAPH's schedule in [--from, --to] that has no run yet."""
+    from orchestrator.schedules import backfill as run_backfill
+
+    first, last = parse_time(start, "--from"), parse_time(end, "--to")
+
+    async def act(client: Any) -> list[Any]:
+        zone = ZoneInfo(composition.resolve().settings.schedule_timezone)
+        return await run_backfill(
+            client.sessions,
+            client.enqueue,
+            client.graph(graph),
+            zone,
+            first,
+            last,
+            actor,
+        )
+
+    results = _run(_with_client(act))
+    created = [r for r in results if r.created]
+    console.print(f"{len(results)} slots of {graph}: {len(created)} new runs")
+    views.print_one(
+        out,
+        {
+            "graph": graph,
+            "slots": len(results),
+            "created": len(created),
+            "runs": [{"id": str(r.run_id), "created": r.created} for r in results],
+        },
+        as_json,
+    )
 
 
 # --- the domain ----------------------------------------------------------------
@@ -334,17 +473,35 @@ def list_graphs(as_json: JsonOpt = False) -> None:
 @cli.command()
 def rules(
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
-    limit: LimitOpt = 100,
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rules with their maturity, status and latest health."""
     from tasks.queries import list_rules
 
-    async def fetch(client: Any) -> list[dict[str, Any]]:
-        async with client.sessions() as session:
-            return await list_rules(session, status=status, limit=limit)
+    async def fetch(session: Any, after: Any, size: int) -> list[dict[str, Any]]:
+        return await list_rules(session, status=status, limit=size, after=after)
 
-    views.print_rows(out, _run(_with_client(fetch)), as_json, title="Rules")
+    found = _run(_with_client(lambda c: _collect(c, fetch, lambda r: r["id"], limit)))
+    views.print_rows(out, found, as_json, title="Rules")
+
+
+@cli.command()
+def review(
+    rule: str,
+    reviewer: ReviewerOpt = None,
+    note: NoteOpt = None,
+    at: Annotated[str | None, typer.Option(help="When (ISO 8601); now.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a review of RULE: sets its last review, clears its review request."""
+    from tasks.reviews import record_review
+
+    when = parse_time(at, "--at")
+    who = reviewer or getpass.getuser()
+    result = _run(_in_transaction(lambda s: record_review(s, rule, who, when, note)))
+    console.print(f"review of {rule} by {who} recorded")
+    views.print_one(out, {**result, "reviewer": who, "note": note}, as_json)
 
 
 @cli.command()
@@ -353,17 +510,59 @@ def alerts(
         str | None, typer.Option(help="open, acknowledged, resolved")
     ] = None,
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
-    limit: LimitOpt = 100,
+    severity: Annotated[
+        str | None, typer.Option(help="info, warning, critical")
+    ] = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule's.")] = None,
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Alerts raised by the jobs."""
-    from tasks.queries import list_alerts
+    """Alerts raised by the jobs, newest first."""
+    from tasks.alert_actions import list_alerts_page
 
-    async def fetch(client: Any) -> list[dict[str, Any]]:
-        async with client.sessions() as session:
-            return await list_alerts(session, status=status, kind=kind, limit=limit)
+    async def fetch(session: Any, after: Any, size: int) -> list[dict[str, Any]]:
+        return await list_alerts_page(
+            session,
+            status=status,
+            kind=kind,
+            severity=severity,
+            rule_id=rule,
+            before_id=after,
+            limit=size,
+        )
 
-    views.print_rows(out, _run(_with_client(fetch)), as_json, title="Alerts")
+    found = _run(_with_client(lambda c: _collect(c, fetch, lambda r: r["id"], limit)))
+    views.print_rows(out, found, as_json, title="Alerts")
+
+
+def _alert_action(alert: int, acknowledge: bool, actor: str, note: str | None) -> Any:
+    from tasks.alert_actions import acknowledge_alert, resolve_alert
+
+    change = acknowledge_alert if acknowledge else resolve_alert
+    now = datetime.now(UTC)
+    return _run(
+        _in_transaction(lambda s: change(s, alert, actor=actor, at=now, note=note))
+    )
+
+
+@cli.command()
+def ack(
+    alert: int, actor: ActorOpt = "cli", note: NoteOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Acknowledge an open ALERT (it stays until resolved)."""
+    result = _alert_action(alert, True, actor, note)
+    console.print(f"alert {alert} acknowledged")
+    views.print_one(out, result, as_json)
+
+
+@cli.command()
+def resolve(
+    alert: int, actor: ActorOpt = "cli", note: NoteOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Resolve an open or acknowledged ALERT."""
+    result = _alert_action(alert, False, actor, note)
+    console.print(f"alert {alert} resolved")
+    views.print_one(out, result, as_json)
 
 
 @cli.command()
@@ -371,17 +570,89 @@ def proposals(
     status: Annotated[
         str | None, typer.Option(help="pending, approved, dismissed")
     ] = None,
-    limit: LimitOpt = 100,
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Draft rules proposed by the correction flywheel."""
-    from tasks.queries import list_proposals
+    from tasks.proposals import list_proposals_page
 
-    async def fetch(client: Any) -> list[dict[str, Any]]:
-        async with client.sessions() as session:
-            return await list_proposals(session, status=status, limit=limit)
+    async def fetch(session: Any, after: Any, size: int) -> list[dict[str, Any]]:
+        return await list_proposals_page(
+            session, status=status, after_id=after, limit=size
+        )
 
-    views.print_rows(out, _run(_with_client(fetch)), as_json, title="Proposals")
+    found = _run(_with_client(lambda c: _collect(c, fetch, lambda r: r["id"], limit)))
+    views.print_rows(out, found, as_json, title="Proposals")
+
+
+def _decide(
+    proposal: str, approve_it: bool, reviewer: str | None, note: str | None
+) -> Any:
+    from tasks.proposals import approve_proposal, dismiss_proposal
+
+    decide = approve_proposal if approve_it else dismiss_proposal
+    who = reviewer or getpass.getuser()
+    now = datetime.now(UTC)
+    return _run(
+        _in_transaction(
+            lambda s: decide(s, proposal, reviewer=who, actor=who, at=now, note=note)
+        )
+    )
+
+
+@cli.command()
+def approve(
+    proposal: str,
+    reviewer: ReviewerOpt = None,
+    note: NoteOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a pending PROPOSAL: creates its experimental rule (once)."""
+    result = _decide(proposal, True, reviewer, note)
+    console.print(f"proposal {proposal} approved: rule {result['rule_id']} created")
+    views.print_one(out, result, as_json)
+
+
+@cli.command()
+def dismiss(
+    proposal: str,
+    reviewer: ReviewerOpt = None,
+    note: NoteOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dismiss a pending PROPOSAL."""
+    result = _decide(proposal, False, reviewer, note)
+    console.print(f"proposal {proposal} dismissed")
+    views.print_one(out, result, as_json)
+
+
+@cli.command("api")
+def serve_api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+) -> None:
+    """Serve the status API (uvicorn) until interrupted."""
+    import uvicorn
+
+    from api import create_app
+    from orchestrator.telemetry import API_SERVICE, instrument_app
+
+    deployment = composition.resolve()
+    settings = deployment.settings.model_copy(
+        update={
+            "database_url": deployment.database_url,
+            "redis_url": deployment.redis_url,
+        }
+    )
+    if settings.api_token is None:
+        logger.warning(
+            "API_TOKEN is not set: the API refuses every change",
+            extra={"event": "api.no_token"},
+        )
+    telemetry = composition.telemetry(API_SERVICE)
+    application = create_app(settings, tracer_provider=telemetry.tracer_provider)
+    instrument_app(application, telemetry)
+    uvicorn.run(application, host=host, port=port, log_config=None, log_level="info")
 
 
 @cli.command()

@@ -176,6 +176,8 @@ async def _summary(client: Orchestrator, out: Console, run_ids: list[Any]) -> in
         "Next: [bold]rulerepo runs[/bold], [bold]rulerepo show RUN[/bold], "
         "[bold]rulerepo alerts[/bold], [bold]rulerepo proposals[/bold]; "
         "[bold]rulerepo worker[/bold] runs a worker for scheduled and triggered runs; "
+        "[bold]rulerepo api[/bold] serves the status API at "
+        "http://127.0.0.1:8000/api/v1 (set API_TOKEN for changes); "
         "[bold]rulerepo services stop[/bold] stops the embedded servers."
     )
     return 1 if failed else 0

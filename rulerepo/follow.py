@@ -67,11 +67,11 @@ async def _follow(
             await asyncio.sleep(0.2)
             run = await snapshot()
         return str(run["status"])
-    with Live(views.run_table(run), console=console, refresh_per_second=8) as screen:
+    with Live(views.run_progress(run), console=console, refresh_per_second=8) as screen:
         while run["status"] not in RUN_TERMINAL:
             await asyncio.sleep(0.2)
             run = await snapshot()
-            screen.update(views.run_table(run))
+            screen.update(views.run_progress(run))
     return str(run["status"])
 
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.graph import Graph
+from orchestrator.schedules import ScheduleState, next_slot
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -30,8 +35,14 @@ def exit_code(status: str) -> int:
     return {"succeeded": 0, "failed": 1, "cancelled": 2}.get(status, 0)
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def _dump(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(value, indent=2, default=_json_default) + "\n")
 
 
 def run_json(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,15 +156,62 @@ def print_report(console: Console, report: Any, as_json: bool) -> None:
     console.print(str(report))
 
 
-def print_graphs(console: Console, graphs: Mapping[str, Graph], as_json: bool) -> None:
-    rows = [
-        {
-            "name": g.name,
-            "steps": len(g.steps),
-            "schedule": g.schedule,
-            "max_active_runs": g.max_active_runs,
-            "description": g.description,
-        }
-        for g in graphs.values()
-    ]
-    print_rows(console, rows, as_json, title="Graphs")
+def graph_rows(
+    graphs: Mapping[str, Graph],
+    states: Mapping[str, ScheduleState],
+    zone: ZoneInfo,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Each graph with its schedule: paused or not, and its next slot."""
+    rows = []
+    for name in sorted(graphs):
+        graph, state = graphs[name], states.get(name)
+        scheduled = graph.schedule is not None
+        rows.append(
+            {
+                "name": name,
+                "schedule": graph.schedule,
+                "paused": bool(state and state.paused),
+                "next_slot": (
+                    next_slot(graph.schedule, zone, now).isoformat()
+                    if graph.schedule is not None
+                    else None
+                ),
+                "timezone": zone.key if scheduled else None,
+                "steps": len(graph.steps),
+                "max_active_runs": graph.max_active_runs,
+                "description": graph.description,
+            }
+        )
+    return rows
+
+
+def print_one(console: Console, record: Mapping[str, Any], as_json: bool) -> None:
+    """One record as a two-column table, or as one JSON object."""
+    if as_json:
+        _dump(dict(record))
+        return
+    table = Table(show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for name, value in record.items():
+        table.add_row(name, _cell(value))
+    console.print(table)
+
+
+def run_progress(run: Mapping[str, Any]) -> RenderableType:
+    """A run in progress: a bar of finished steps above the steps' table."""
+    total = len(run["steps"])
+    finished = sum(
+        1
+        for s in run["steps"]
+        if s["status"] in {"succeeded", "failed", "upstream_failed", "cancelled"}
+    )
+    line = Text.from_markup(
+        f"{finished}/{total} steps finished · run {_styled(run['status'])}"
+    )
+    return Group(
+        ProgressBar(total=max(total, 1), completed=finished, width=40),
+        line,
+        run_table(run),
+    )

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from orchestrator.client import Orchestrator
 from orchestrator.engine import TriggerResult
+from orchestrator.errors import RunInProgressError
 from orchestrator.states import Trigger
 
 GRAPH_NAME = "propagate_norm_amendment"
@@ -59,14 +60,26 @@ async def request_amendment(
                 "at": at,
             },
         )
-    result = await client.trigger(
-        GRAPH_NAME,
-        logical_time=at,
-        trigger=trigger,
-        actor=actor,
-        params={"norm_id": norm_id, "version": version, "summary": summary},
-        dedup_key=f"{norm_id}@{version}",
-    )
+    try:
+        result = await client.trigger(
+            GRAPH_NAME,
+            logical_time=at,
+            trigger=trigger,
+            actor=actor,
+            params={"norm_id": norm_id, "version": version, "summary": summary},
+            dedup_key=f"{norm_id}@{version}",
+        )
+    except RunInProgressError:
+        # Refused: forget the request so that asking again starts afresh.
+        async with client.sessions() as session, session.begin():
+            await session.execute(
+                text(
+                    "DELETE FROM amendments WHERE norm_id = :norm AND version = :v"
+                    " AND run_id IS NULL"
+                ),
+                {"norm": norm_id, "v": version},
+            )
+        raise
     async with client.sessions() as session, session.begin():
         await session.execute(
             text(

@@ -59,7 +59,9 @@ class Harness:
         for worker, task in self.workers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
-            await worker.close()
+            # arq's close() re-raises the CancelledError of an aborted job.
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.close()
         self.workers.clear()
 
     async def run(self, graph: str, **kw: Any) -> uuid.UUID:
