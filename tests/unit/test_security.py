@@ -28,8 +28,10 @@ def test_no_module_of_the_project_uses_pickle() -> None:
     assert offenders == []
 
 
-def test_worker_serialises_jobs_as_json() -> None:
+async def test_worker_serialises_jobs_as_json() -> None:
     """The worker reads and writes arq jobs with the JSON serializer."""
+    # Inside a running loop: arq's Worker takes the current loop, and outside one
+    # it would create a loop that nothing closes.
     worker = build_worker(
         WorkerConfig(
             database_url="postgresql://x@127.0.0.1/x",
