@@ -124,6 +124,11 @@ async def run_attempt(
         await execute_attempt(runtime, uuid.UUID(run_id), step_key, int(attempt))
     finally:
         in_flight.discard(key)
+        # A slot is free: poll again now rather than after the fallback delay,
+        # since arq reads at most queue_read_limit ids per poll.
+        wake: asyncio.Event | None = ctx.get("wake")
+        if wake is not None:
+            wake.set()
 
 
 def attempt_function() -> Function:
