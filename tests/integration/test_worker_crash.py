@@ -49,7 +49,7 @@ async def h(db_url: str, redis_url: str, queue_name: str) -> AsyncIterator[Harne
 
 
 async def test_sigkill_inside_transaction_reruns_step_once(h: Harness) -> None:
-    """SIGKILL while a step holds its transaction: a new attempt runs, once."""
+    """SIGKILL inside a one-hour-timeout step's transaction: rerun within 30 s, once."""
     first = _spawn(h)
     try:
         run_id = await h.run("fault_chain")

@@ -48,7 +48,9 @@ GRAPH = Graph(
     "fault_chain",
     [
         Step("first", fault_write, retry=POLICY),
-        Step("held", fault_barrier, retry=POLICY),
+        # A one-hour timeout: recovery must not wait for it (arq's own lock would
+        # last the longest timeout plus 10 s).
+        Step("held", fault_barrier, retry=POLICY, timeout=timedelta(hours=1)),
         Step("last", fault_write, retry=POLICY),
     ],
     [("first", "held"), ("held", "last")],
