@@ -264,3 +264,29 @@ async def test_sweep_requeues_step_whose_job_vanished(h: Harness) -> None:
     await h.start_worker()
     assert await h.client.wait(run_id, timeout_s=30) == "succeeded"
     assert await _effects(h, run_id) == [("a", 1), ("b", 1), ("c", 1)]
+
+
+async def test_cancelled_run_queued_jobs_do_not_execute(h: Harness) -> None:
+    """Jobs already queued in Redis for a cancelled run run nothing when delivered."""
+    run_id = await h.run("chain")
+    await h.client.cancel(run_id, actor="ops")
+    redis = await h.client.redis()
+    assert await redis.exists(f"arq:job:rr:{run_id}:1:a") == 1
+
+    await h.start_worker()
+    await wait_for_queue_empty(h)
+
+    assert await _effects(h, run_id) == []
+    assert await h.client.run_status(run_id) == "cancelled"
+    assert [a["status"] for a in await h.attempts(run_id, "a")] == ["cancelled"]
+    assert {s["status"] for s in (await h.steps(run_id)).values()} == {"cancelled"}
+
+
+async def wait_for_queue_empty(h: Harness) -> None:
+    redis = await h.client.redis()
+    for _ in range(100):
+        if not await redis.zcard(h.queue_name):
+            return
+        await asyncio.sleep(0.05)
+    msg = "the queue did not drain"
+    raise AssertionError(msg)
