@@ -18,11 +18,11 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import job_key_prefix
 from arq.jobs import serialize_job
 from arq.worker import Function, Worker, func
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -102,16 +102,6 @@ async def enqueue_attempts(
     return created
 
 
-async def job_exists(redis: ArqRedis, job_ids: Sequence[str]) -> list[bool]:
-    """Whether each job is still known to arq (queued, deferred or running)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.exists(job_key_prefix + job_id, in_progress_key_prefix + job_id)
-        counts = await pipe.execute()
-
-    return [bool(c) for c in counts]
-
-
 async def run_attempt(
     ctx: dict[str, Any], run_id: str, step_key: str, attempt: int
 ) -> None:
@@ -142,9 +132,6 @@ def attempt_function() -> Function:
         # redelivery, which the attempt itself recognises, so never refuse one.
         max_tries=1_000_000,
     )
-
-
-StartupHook = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class OrchestratorWorker(Worker):

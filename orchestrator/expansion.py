@@ -39,7 +39,7 @@ async def apply_expansion(
         existing[upstream].append(downstream)
     validate_expansion(expander, existing, expansion)
 
-    rows = [_step_row(run_id, step.to_json(), expander) for step in expansion.steps]
+    rows = [step_row(run_id, step.to_json(), expander) for step in expansion.steps]
     for start in range(0, len(rows), _BATCH):
         await session.execute(insert(StepRunRow), rows[start : start + _BATCH])
     all_edges = [
@@ -58,7 +58,7 @@ async def apply_expansion(
     )
 
 
-def _step_row(
+def step_row(
     run_id: uuid.UUID, step: dict[str, object], expanded_from: str | None
 ) -> dict[str, object]:
     retry = step["retry"]
@@ -76,6 +76,3 @@ def _step_row(
         "retry_policy": retry,
         "expanded_from": expanded_from,
     }
-
-
-step_row = _step_row

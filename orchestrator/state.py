@@ -207,24 +207,6 @@ async def lock_running_step(
     )
 
 
-_INPUTS = text(
-    """
-    SELECT e.upstream, u.output FROM step_edges e
-    JOIN step_runs u ON u.run_id = e.run_id AND u.step_key = e.upstream
-    WHERE e.run_id = :run AND e.downstream = :key
-    """
-)
-
-
-async def load_inputs(
-    session: AsyncSession, run_id: uuid.UUID, step_key: str
-) -> dict[str, Any]:
-    """Outputs of the step's direct predecessors, by step key."""
-    rows = await session.execute(_INPUTS, {"run": run_id, "key": step_key})
-
-    return {upstream: output for upstream, output in rows}
-
-
 _SUCCEED = text(
     """
     WITH a AS (

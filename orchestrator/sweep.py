@@ -156,8 +156,13 @@ async def _recover_lost(
     report: SweepReport,
 ) -> list[state.QueuedAttempt]:
     rows = (await session.execute(_LOST, {"grace": grace})).all()
+    if not rows:
+        return []
+    # The superseded jobs must not linger: arq would deliver them again when
+    # their locks expire (a no-op, but it keeps a burst worker waiting).
+    await redis.zrem(queue_name, *(row[3] for row in rows))
     retries: list[state.QueuedAttempt] = []
-    for run_id, step_key, attempt, job_id, policy in rows:
+    for run_id, step_key, attempt, _job_id, policy in rows:
         info = state.FailureInfo(
             error_type="WorkerLost",
             message=(
@@ -172,9 +177,6 @@ async def _recover_lost(
         outcome = await state.record_failure(
             session, run_id, step_key, attempt, info, delay
         )
-        # The superseded job must not linger: arq would deliver it again when its
-        # lock expires (a no-op, but it keeps a burst worker waiting).
-        await redis.zrem(queue_name, job_id)
         report.lost += int(outcome.recorded)
         if outcome.retry is not None:
             retries.append(outcome.retry)

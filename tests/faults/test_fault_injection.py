@@ -12,12 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -27,14 +23,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from orchestrator.migrate import upgrade
-from rulerepo.services import ensure_services, stop_services
 from rulerepo.services.layout import ServicePaths
 from rulerepo.services.postgres import ensure_postgres, stop_postgres
 from rulerepo.services.redis import ensure_redis, redis_server_executable, stop_redis
 from tests.support.engine import Harness, harness, wait_for
 from tests.support.fault_tasks import DIAMOND_GRAPH
 from tests.support.figures import report
+from tests.support.processes import private_servers, spawn_worker
 
 pytestmark = pytest.mark.faults
 ROOT = Path(__file__).parents[2]
@@ -44,14 +39,8 @@ RUNS = 60
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[ServicePaths, Any]]:
-    data_dir = Path(tempfile.mkdtemp(prefix="rrflt"))
-    urls = ensure_services(data_dir)
-    upgrade(urls.database_url)
-    try:
-        yield ServicePaths.of(data_dir), urls
-    finally:
-        stop_services(data_dir)
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with private_servers("rrflt") as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -66,24 +55,6 @@ async def h(
                 text("CREATE TABLE effects (run_id uuid, step_key text, attempt int)")
             )
         yield hh
-
-
-def _spawn(h: Harness) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": h.database_url,
-        "REDIS_URL": h.redis_url,
-        "FAULT_REDIS_URL": h.redis_url,
-        "FAULT_QUEUE": h.queue_name,
-        "FAULT_GRACE_S": "3",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.worker_main"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def _trigger_runs(h: Harness, n: int) -> list[Any]:
@@ -138,7 +109,7 @@ async def test_fault_injection_loses_and_duplicates_nothing(
 ) -> None:
     """Fifty SIGKILLs and server restarts mid-run: all runs finish, effects once."""
     paths, _ = servers
-    workers = [_spawn(h), _spawn(h)]
+    workers = [spawn_worker(h, FAULT_GRACE_S="3"), spawn_worker(h, FAULT_GRACE_S="3")]
     kills: list[tuple[int, float]] = []
     restarts = 0
     triggering = asyncio.create_task(_trigger_runs(h, RUNS))
@@ -151,7 +122,7 @@ async def test_fault_injection_loses_and_duplicates_nothing(
             os.kill(pid, signal.SIGKILL)
             workers[victim].wait(10)
             kills.append((pid, time.time()))
-            workers[victim] = _spawn(h)
+            workers[victim] = spawn_worker(h, FAULT_GRACE_S="3")
             if len(kills) in (15, 35):
                 await h.client.close_redis()
                 stop_redis(paths)

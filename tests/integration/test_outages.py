@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,28 +11,20 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from orchestrator.migrate import upgrade
-from rulerepo.services import ensure_services, stop_services
 from rulerepo.services.layout import ServicePaths
 from rulerepo.services.postgres import ensure_postgres, stop_postgres
 from rulerepo.services.redis import ensure_redis, redis_server_executable, stop_redis
 from tests.support.engine import Harness, harness, wait_for
 from tests.support.fault_tasks import SLOW_GRAPH
+from tests.support.processes import private_servers, spawn_worker
 
 ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[ServicePaths, Any]]:
-    """Private embedded servers, so restarting them disturbs no other test."""
-    data_dir = Path(tempfile.mkdtemp(prefix="rrout"))
-    urls = ensure_services(data_dir)
-    upgrade(urls.database_url)
-    try:
-        yield ServicePaths.of(data_dir), urls
-    finally:
-        stop_services(data_dir)
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with private_servers("rrout") as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -54,23 +41,6 @@ async def h(
                 )
             )
         yield hh
-
-
-def _spawn(h: Harness) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": h.database_url,
-        "REDIS_URL": h.redis_url,
-        "FAULT_REDIS_URL": h.redis_url,
-        "FAULT_QUEUE": h.queue_name,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.worker_main"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def _step_status(h: Harness, run_id: object, key: str) -> str | None:
@@ -97,7 +67,7 @@ async def test_worker_survives_redis_restart_and_run_completes(
 ) -> None:
     """Redis stops for a few seconds mid-run: the worker lives, the run succeeds."""
     paths, _ = servers
-    worker = _spawn(h)
+    worker = spawn_worker(h)
     try:
         run_id = await h.run("outage_chain")
         await wait_for(lambda: _step_status(h, run_id, "slow"), timeout_s=30)
@@ -129,7 +99,7 @@ async def test_worker_survives_postgres_restart_and_run_completes(
 ) -> None:
     """PostgreSQL restarts mid-step: the worker lives, the step runs again, once."""
     paths, _ = servers
-    worker = _spawn(h)
+    worker = spawn_worker(h)
     try:
         run_id = await h.run("outage_chain")
         await wait_for(

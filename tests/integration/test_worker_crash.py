@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,25 +14,9 @@ from sqlalchemy import text
 
 from tests.support.engine import Harness, harness, wait_for
 from tests.support.fault_tasks import GRAPH
+from tests.support.processes import spawn_worker
 
 ROOT = Path(__file__).parents[2]
-
-
-def _spawn(h: Harness) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": h.database_url,
-        "REDIS_URL": h.redis_url,
-        "FAULT_REDIS_URL": h.redis_url,
-        "FAULT_QUEUE": h.queue_name,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.worker_main"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture
@@ -50,7 +32,7 @@ async def h(db_url: str, redis_url: str, queue_name: str) -> AsyncIterator[Harne
 
 async def test_sigkill_inside_transaction_reruns_step_once(h: Harness) -> None:
     """SIGKILL inside a one-hour-timeout step's transaction: rerun within 30 s, once."""
-    first = _spawn(h)
+    first = spawn_worker(h)
     try:
         run_id = await h.run("fault_chain")
         redis = await h.client.redis()
@@ -60,7 +42,7 @@ async def test_sigkill_inside_transaction_reruns_step_once(h: Harness) -> None:
         killed_at = time.monotonic()
         await redis.set(f"fault:release:{run_id}", 1)
 
-        second = _spawn(h)
+        second = spawn_worker(h)
         try:
             assert await h.client.wait(run_id, timeout_s=60) == "succeeded"
             recovery_s = time.monotonic() - killed_at
