@@ -8,7 +8,6 @@ from sqlalchemy import text
 
 from orchestrator.client import Orchestrator
 from orchestrator.engine import TriggerResult
-from orchestrator.errors import RunInProgressError
 from orchestrator.states import Trigger
 
 GRAPH_NAME = "propagate_norm_amendment"
@@ -36,19 +35,30 @@ async def request_amendment(
     if version < 1:
         msg = f"amendment version must be a positive integer, got {version}"
         raise AmendmentError(msg)
-    async with client.sessions() as session, session.begin():
+    async with client.sessions() as session:
         current = await session.scalar(
             text("SELECT version FROM norms WHERE id = :id"), {"id": norm_id}
         )
-        if current is None:
-            msg = f"norm {norm_id!r} does not exist; load or import it first"
-            raise AmendmentError(msg)
+    if current is None:
+        msg = f"norm {norm_id!r} does not exist; load or import it first"
+        raise AmendmentError(msg)
+    # The run first: a refused trigger (the graph's run limit) leaves no row,
+    # and a repeated request finds the first run by its dedup key.
+    result = await client.trigger(
+        GRAPH_NAME,
+        logical_time=at,
+        trigger=trigger,
+        actor=actor,
+        params={"norm_id": norm_id, "version": version, "summary": summary},
+        dedup_key=f"{norm_id}@{version}",
+    )
+    async with client.sessions() as session, session.begin():
         await session.execute(
             text(
                 """
                 INSERT INTO amendments (norm_id, version, summary, requested_by,
-                                        requested_at)
-                VALUES (:norm, :version, :summary, :actor, :at)
+                                        requested_at, run_id)
+                VALUES (:norm, :version, :summary, :actor, :at, :run)
                 ON CONFLICT DO NOTHING
                 """
             ),
@@ -58,34 +68,7 @@ async def request_amendment(
                 "summary": summary,
                 "actor": actor,
                 "at": at,
+                "run": str(result.run_id),
             },
-        )
-    try:
-        result = await client.trigger(
-            GRAPH_NAME,
-            logical_time=at,
-            trigger=trigger,
-            actor=actor,
-            params={"norm_id": norm_id, "version": version, "summary": summary},
-            dedup_key=f"{norm_id}@{version}",
-        )
-    except RunInProgressError:
-        # Refused: forget the request so that asking again starts afresh.
-        async with client.sessions() as session, session.begin():
-            await session.execute(
-                text(
-                    "DELETE FROM amendments WHERE norm_id = :norm AND version = :v"
-                    " AND run_id IS NULL"
-                ),
-                {"norm": norm_id, "v": version},
-            )
-        raise
-    async with client.sessions() as session, session.begin():
-        await session.execute(
-            text(
-                "UPDATE amendments SET run_id = :run WHERE norm_id = :norm"
-                " AND version = :version AND run_id IS NULL"
-            ),
-            {"run": str(result.run_id), "norm": norm_id, "version": version},
         )
     return result
