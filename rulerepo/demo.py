@@ -2,8 +2,9 @@
 
 Starts (or reuses) the servers, migrates, loads the generated sample repository
 (or imports the real CWE and ASVS catalogues with ``--corpus``), then runs the
-correction flywheel and a norm amendment through a real arq worker in this
-process, and ends with a summary of what happened and where to look next.
+nightly cycle, the weekly jobs and a norm amendment through a real arq worker in
+this process, and ends with a summary of what each run found and where to look
+next.
 """
 
 from __future__ import annotations
@@ -27,6 +28,21 @@ from rulerepo import app as composition
 from rulerepo import views
 
 logger = logging.getLogger(__name__)
+
+# The scheduled jobs in the order their schedules run them in a night, then the
+# weekly ones; each runs once at the demo's logical time.
+CYCLE = (
+    "compute_health_scores",
+    "generate_recommendations",
+    "verify_translation_drift",
+    "auto_promote_rules",
+    "detect_verdict_drift",
+    "cluster_corrections",
+    "policy_review_cycle",
+    "compute_correction_stats",
+    "validate_polyglot_equivalence",
+    "send_weekly_digest",
+)
 
 
 async def run_demo(
@@ -106,11 +122,14 @@ async def _run_jobs(
 ) -> list[Any]:
     from tasks.amendments import request_amendment
 
-    out.rule("cluster_corrections")
-    flywheel = await client.trigger(
-        "cluster_corrections", logical_time=now, trigger=Trigger.CLI, actor="demo"
-    )
-    await _follow(client, out, flywheel.run_id)
+    run_ids = []
+    out.rule("the nightly cycle and the weekly jobs")
+    for graph in CYCLE:
+        started = await client.trigger(
+            graph, logical_time=now, trigger=Trigger.CLI, actor="demo"
+        )
+        await _follow(client, out, started.run_id, graph)
+        run_ids.append(started.run_id)
     async with client.sessions() as session:
         version = int(
             await session.scalar(
@@ -127,23 +146,23 @@ async def _run_jobs(
         at=now,
         trigger=Trigger.CLI,
     )
-    await _follow(client, out, amendment.run_id)
-    return [flywheel.run_id, amendment.run_id]
+    await _follow(client, out, amendment.run_id, "propagate_norm_amendment")
+    return [*run_ids, amendment.run_id]
 
 
-async def _follow(client: Orchestrator, out: Console, run_id: Any) -> None:
+async def _follow(client: Orchestrator, out: Console, run_id: Any, graph: str) -> None:
     status = await client.wait(run_id, timeout_s=600)
-    out.print(f"run {run_id} {views._styled(status)}")
+    out.print(f"{graph}: run {run_id} {views._styled(status)}")
 
 
 async def _summary(client: Orchestrator, out: Console, run_ids: list[Any]) -> int:
     failed = 0
     out.rule("[bold]Summary")
     async with client.sessions() as session:
-        for run_id in run_ids:
-            run = await get_run(session, run_id)
-            failed += run["status"] != "succeeded"
-            _print_run_summary(out, run)
+        runs = [await get_run(session, run_id) for run_id in run_ids]
+    failed = sum(run["status"] != "succeeded" for run in runs)
+    _print_runs_summary(out, runs)
+    async with client.sessions() as session:
         alerts = (
             await session.execute(
                 text(
@@ -183,14 +202,31 @@ async def _summary(client: Orchestrator, out: Console, run_ids: list[Any]) -> in
     return 1 if failed else 0
 
 
-def _print_run_summary(out: Console, run: dict[str, Any]) -> None:
-    steps = run["steps"]
-    out.print(views.run_table({**run, "steps": steps[:25]}))
-    if len(steps) > 25:
-        expanded = sum(1 for s in steps if s["expanded_from"])
-        durations = [s["duration_s"] or 0.0 for s in steps]
-        out.print(
-            f"… and {len(steps) - 25} more steps ({expanded} expanded at run time); "
-            f"slowest {max(durations):.3f}s, total step time {sum(durations):.2f}s"
+def _print_runs_summary(out: Console, runs: list[dict[str, Any]]) -> None:
+    table = Table(title="Runs, and what each found")
+    for column in ("graph", "status", "steps", "took", "found"):
+        table.add_column(column)
+    for run in runs:
+        expanded = sum(1 for s in run["steps"] if s["expanded_from"])
+        steps = f"{len(run['steps'])}" + (f" ({expanded} expanded)" if expanded else "")
+        table.add_row(
+            run["graph"],
+            views._styled(run["status"]),
+            steps,
+            f"{run['duration_s']}s",
+            _found(run),
         )
-    out.print(f"run took {run['duration_s']}s")
+    out.print(table)
+
+
+def _found(run: dict[str, Any]) -> str:
+    """The counts the run's non-expanded steps reported, as ``name=value``."""
+    figures = [
+        f"{name}={value}"
+        for step in run["steps"]
+        if not step["expanded_from"] and isinstance(step.get("output"), dict)
+        for name, value in step["output"].items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    text = ", ".join(figures)
+    return text if len(text) <= 160 else text[:157] + "..."
