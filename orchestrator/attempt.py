@@ -2,9 +2,14 @@
 
 ``claim`` (mark it running, committed at once) → ``run`` (lock the step, load its
 inputs, call the task inside the attempt's transaction) → ``record`` (output,
-success and the successors' readiness in that same transaction) → ``enqueue``
-(hand the ready successors to arq after the commit). A failure rolls the
-attempt's transaction back and records the error in a new one.
+success, the successors' readiness and the run's end in that same transaction,
+one call of ``rr_complete_step``) → ``enqueue`` (hand the ready successors to
+arq after the commit). A failure rolls the attempt's transaction back and
+records the error in a new one.
+
+The claim and the transaction share one pooled connection: the claim runs on the
+driver's connection before the transaction begins, so it commits on its own in
+one round trip, and the hand-off pays for one checkout, not two.
 
 Everything after the claim happens inside the attempt's span (a child of its
 run's trace), so the database and Redis work of the attempt nest under it.
@@ -22,11 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+)
 
 from orchestrator import state
 from orchestrator.context import StepContext
-from orchestrator.db import autocommit, transaction
+from orchestrator.db import transaction
 from orchestrator.errors import StepTimeoutError
 from orchestrator.expansion import apply_expansion
 from orchestrator.graph import Expansion, backoff_delay, get_task, is_retryable
@@ -51,6 +61,11 @@ class Runtime:
     rng: random.Random = field(default_factory=random.Random)
     telemetry: Telemetry = field(default_factory=Telemetry)
 
+    @property
+    def engine(self) -> AsyncEngine:
+        engine: AsyncEngine = self.sessions.kw["bind"]
+        return engine
+
 
 class _NotCurrent(Exception):
     """The attempt was superseded or its run cancelled before it could commit."""
@@ -65,48 +80,50 @@ async def execute_attempt(
 ) -> None:
     """Run one attempt end to end; safe to call again for the same attempt."""
     with identity(run_id=str(run_id), step_key=step_key, attempt=attempt):
-        async with autocommit(runtime.sessions) as conn:
+        async with runtime.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
             claim = await state.claim_attempt(
-                conn, run_id, step_key, attempt, runtime.worker_id
+                driver, run_id, step_key, attempt, runtime.worker_id
             )
-        if claim is None:
-            logger.debug(
-                "attempt %d of step %s is not runnable, ignoring delivery",
-                attempt,
-                step_key,
-                extra={"event": "attempt.ignored"},
+            if claim is None:
+                logger.debug(
+                    "attempt %d of step %s is not runnable, ignoring delivery",
+                    attempt,
+                    step_key,
+                    extra={"event": "attempt.ignored"},
+                )
+                return
+            if claim.deliveries > 1:
+                logger.warning(
+                    "attempt %d of step %s delivered %d times, running it again",
+                    attempt,
+                    step_key,
+                    claim.deliveries,
+                    extra={"event": "attempt.redelivered"},
+                )
+            facts = AttemptFacts(
+                run_id=run_id,
+                step_key=step_key,
+                attempt=attempt,
+                task=claim.task,
+                graph_name=claim.graph_name,
+                traceparent=claim.traceparent,
+                queue_lag_s=claim.queue_lag_s,
             )
-            return
-        if claim.deliveries > 1:
-            logger.warning(
-                "attempt %d of step %s delivered %d times, running it again",
-                attempt,
-                step_key,
-                claim.deliveries,
-                extra={"event": "attempt.redelivered"},
-            )
-        facts = AttemptFacts(
-            run_id=run_id,
-            step_key=step_key,
-            attempt=attempt,
-            task=claim.task,
-            graph_name=claim.graph_name,
-            traceparent=claim.traceparent,
-            queue_lag_s=claim.queue_lag_s,
-        )
-        with runtime.telemetry.attempt(facts) as span:
-            await _run_and_record(runtime, run_id, step_key, attempt, span)
+            with runtime.telemetry.attempt(facts) as span:
+                await _run_and_record(runtime, conn, run_id, step_key, attempt, span)
 
 
 async def _run_and_record(
     runtime: Runtime,
+    conn: AsyncConnection,
     run_id: uuid.UUID,
     step_key: str,
     attempt: int,
     span: AttemptSpan,
 ) -> None:
     try:
-        queued, finished = await _run_in_transaction(runtime, run_id, step_key, attempt)
+        done = await _run_in_transaction(runtime, conn, run_id, step_key, attempt)
     except _NotCurrent:
         logger.info(
             "attempt %d of step %s was superseded or cancelled; rolled back",
@@ -125,14 +142,18 @@ async def _run_and_record(
         outcome, ended = await _record_failure(runtime, run_id, step_key, attempt, exc)
         span.finish(outcome, exc, run_status=ended)
         return
-    span.finish(Outcome.SUCCEEDED, run_status=finished)
-    await runtime.enqueue(queued)
+    span.finish(Outcome.SUCCEEDED, run_status=done.run_status)
+    await runtime.enqueue(done.queued)
 
 
 async def _run_in_transaction(
-    runtime: Runtime, run_id: uuid.UUID, step_key: str, attempt: int
-) -> tuple[list[state.QueuedAttempt], str | None]:
-    async with transaction(runtime.sessions) as session:
+    runtime: Runtime,
+    conn: AsyncConnection,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+) -> state.Completion:
+    async with runtime.sessions(bind=conn) as session, session.begin():
         claimed = await state.lock_running_step(session, run_id, step_key, attempt)
         if claimed is None:
             raise _NotCurrent
@@ -174,28 +195,26 @@ async def _call_task(claimed: state.ClaimedStep, ctx: StepContext) -> Any:
 
 async def _record_success(
     session: AsyncSession, claimed: state.ClaimedStep, result: Any
-) -> tuple[list[state.QueuedAttempt], str | None]:
-    """Record the output and queue successors; returns them and the run's end."""
+) -> state.Completion:
+    """Record the output, queue successors and finish the run if it is over."""
     output = result
     if isinstance(result, Expansion):
         await apply_expansion(session, claimed.run_id, claimed.step_key, result)
         output = result.output
     output = state.output_json(output)
-    run_id, step_key = claimed.run_id, claimed.step_key
-    if not await state.record_success(
-        session, run_id, step_key, claimed.attempt, output
-    ):
+    done = await state.complete_step(
+        session, claimed.run_id, claimed.step_key, claimed.attempt, output
+    )
+    if done is None:
         raise _NotCurrent
-    queued = await state.queue_successors(session, run_id, step_key)
-    finished = None if queued else await state.finish_run_if_done(session, run_id)
     logger.info(
         "step %s succeeded on attempt %d",
-        step_key,
+        claimed.step_key,
         claimed.attempt,
         extra={"event": "step.succeeded"},
     )
 
-    return queued, finished
+    return done
 
 
 def _failure_info(policy: Mapping[str, Any], exc: BaseException) -> state.FailureInfo:

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
 
 from orchestrator.states import (
@@ -78,35 +79,35 @@ class ClaimedStep:
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
-_CLAIM = text(
-    """
+# Run on the attempt's connection before its transaction, so it commits at once
+# (asyncpg outside a transaction); asyncpg's numbered parameters.
+_CLAIM = """
     WITH a AS (
-        UPDATE attempts SET status = 'running', worker_id = :worker,
+        UPDATE attempts SET status = 'running', worker_id = $4,
                started_at = coalesce(started_at, clock_timestamp()),
                heartbeat_at = clock_timestamp(), deliveries = deliveries + 1
-        WHERE run_id = :run AND step_key = :key AND attempt = :attempt
+        WHERE run_id = $1 AND step_key = $2 AND attempt = $3
           AND status IN ('queued', 'running')
           AND EXISTS (
               SELECT 1 FROM step_runs s JOIN runs r ON r.id = s.run_id
-              WHERE s.run_id = :run AND s.step_key = :key AND s.attempt = :attempt
+              WHERE s.run_id = $1 AND s.step_key = $2 AND s.attempt = $3
                 AND s.status IN ('queued', 'running')
                 AND r.status IN ('pending', 'running'))
         RETURNING deliveries, started_at, queued_at
     ), s AS (
         UPDATE step_runs SET status = 'running',
                started_at = coalesce(started_at, clock_timestamp())
-        WHERE run_id = :run AND step_key = :key AND EXISTS (SELECT 1 FROM a)
+        WHERE run_id = $1 AND step_key = $2 AND EXISTS (SELECT 1 FROM a)
     ), r AS (
         UPDATE runs SET status = 'running',
                started_at = coalesce(started_at, clock_timestamp())
-        WHERE id = :run AND status = 'pending' AND EXISTS (SELECT 1 FROM a)
+        WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM a)
     )
     SELECT a.deliveries, st.task, ru.graph_name, ru.traceparent,
            extract(epoch FROM a.started_at - greatest(a.queued_at, st.not_before))
     FROM a, step_runs st, runs ru
-    WHERE st.run_id = :run AND st.step_key = :key AND ru.id = :run
-    """
-)
+    WHERE st.run_id = $1 AND st.step_key = $2 AND ru.id = $1
+"""
 
 
 @dataclass(frozen=True)
@@ -126,19 +127,19 @@ class Claim:
 
 
 async def claim_attempt(
-    conn: AsyncConnection, run_id: uuid.UUID, step_key: str, attempt: int, worker: str
+    conn: asyncpg.Connection,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+    worker: str,
 ) -> Claim | None:
     """Mark an attempt ``running`` for this worker; ``None`` if it may not run.
 
-    One statement, meant for an autocommit connection: the claim is visible at
-    once, so run history shows the step running and the sweep can watch it.
+    One statement on the driver's connection outside any transaction: the claim
+    is committed at once, so run history shows the step running and the sweep
+    can watch it, and it costs one round trip.
     """
-    row = (
-        await conn.execute(
-            _CLAIM,
-            {"run": run_id, "key": step_key, "attempt": attempt, "worker": worker},
-        )
-    ).first()
+    row = await conn.fetchrow(_CLAIM, run_id, step_key, attempt, worker)
     if row is None:
         return None
     deliveries, task_name, graph_name, traceparent, lag_s = row
@@ -207,40 +208,41 @@ async def lock_running_step(
     )
 
 
-_SUCCEED = text(
-    """
-    WITH a AS (
-        UPDATE attempts SET status = 'succeeded', finished_at = clock_timestamp()
-        WHERE run_id = :run AND step_key = :key AND attempt = :attempt
-          AND status = 'running'
-        RETURNING attempt
-    )
-    UPDATE step_runs SET status = 'succeeded', output = :output, error = NULL,
-           finished_at = clock_timestamp()
-    WHERE run_id = :run AND step_key = :key AND attempt = :attempt
-      AND status = 'running' AND EXISTS (SELECT 1 FROM a)
-      AND EXISTS (SELECT 1 FROM runs WHERE id = :run AND status = 'running')
-    RETURNING step_key
-    """
+_COMPLETE = text(
+    "SELECT o_key, o_attempt, o_run_status"
+    " FROM rr_complete_step(:run, :key, :attempt, :output)"
 ).bindparams(bindparam("output", type_=JSONB))
 
 
-async def record_success(
-    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int, output: Any
-) -> bool:
-    """Mark the attempt and its step ``succeeded``.
+@dataclass(frozen=True)
+class Completion:
+    """What a step's success led to: successors queued, and the run's end."""
 
-    False if the attempt was superseded or its run is no longer running (it was
-    cancelled): the caller must roll back.
+    queued: list[QueuedAttempt]
+    run_status: str | None
+
+
+async def complete_step(
+    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int, output: Any
+) -> Completion | None:
+    """Mark the attempt and its step ``succeeded``, queue ready successors, and
+    finish the run if nothing of it is left to run (``rr_complete_step``,
+    migration 0004: one round trip).
+
+    ``None`` if the attempt was superseded or its run is no longer running (it
+    was cancelled): the caller must roll back.
     """
-    row = (
+    rows = (
         await session.execute(
-            _SUCCEED,
+            _COMPLETE,
             {"run": run_id, "key": step_key, "attempt": attempt, "output": output},
         )
-    ).first()
+    ).all()
+    if not rows:
+        return None
+    queued = [QueuedAttempt(run_id, key, n) for key, n, _ in rows if key is not None]
 
-    return row is not None
+    return Completion(queued=queued, run_status=rows[-1][2])
 
 
 async def run_status(session: AsyncSession, run_id: uuid.UUID) -> str | None:
@@ -251,14 +253,6 @@ async def run_status(session: AsyncSession, run_id: uuid.UUID) -> str | None:
 
     return None if value is None else str(value)
 
-
-_QUEUE_SUCCESSORS = text(
-    """
-    SELECT step_key, attempt FROM rr_queue_ready(:run, ARRAY(
-        SELECT downstream::text FROM step_edges
-        WHERE run_id = :run AND upstream = :key ORDER BY downstream))
-    """
-)
 
 # rr_queue_ready (migration 0002) locks each candidate by its primary key, then
 # queues it if every predecessor has succeeded, and inserts its attempt row.
@@ -275,15 +269,6 @@ async def queue_ready(
         return []
     params = {"run": run_id, "keys": sorted(candidates)}
     rows = await session.execute(_QUEUE_READY, params)
-
-    return [QueuedAttempt(run_id, key, attempt) for key, attempt in rows]
-
-
-async def queue_successors(
-    session: AsyncSession, run_id: uuid.UUID, finished: str
-) -> list[QueuedAttempt]:
-    """Queue the successors of the ``finished`` step that are now ready."""
-    rows = await session.execute(_QUEUE_SUCCESSORS, {"run": run_id, "key": finished})
 
     return [QueuedAttempt(run_id, key, attempt) for key, attempt in rows]
 
