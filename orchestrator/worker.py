@@ -28,7 +28,6 @@ from orchestrator.db import make_engine, make_sessionmaker, transaction
 from orchestrator.executor import (
     OrchestratorWorker,
     attempt_function,
-    enqueue_attempts,
     json_dumps,
     json_loads,
     redis_settings,
@@ -101,13 +100,12 @@ def build_worker(
     async def on_startup(ctx: dict[str, Any]) -> None:
         engine = make_engine(config.database_url, pool_size=config.concurrency + 2)
         sessions = make_sessionmaker(engine)
-        wake: asyncio.Event = ctx["wake"]
+        worker: OrchestratorWorker = ctx["worker"]
         telemetry = _start_telemetry(ctx, config, engine)
 
         async def enqueue(attempts: list[QueuedAttempt]) -> None:
             if attempts:
-                await enqueue_attempts(ctx["redis"], config.queue_name, attempts)
-                wake.set()
+                await worker.hand_off(attempts)
 
         ctx["engine"] = engine
         ctx["in_flight"] = set()
