@@ -1,18 +1,19 @@
 """One attempt of one step, as a short sequence of phases.
 
-``claim`` (mark it running, committed at once) → ``run`` (lock the step, load its
-inputs, call the task inside the attempt's transaction) → ``record`` (output,
-success, the successors' readiness and the run's end in that same transaction,
-one call of ``rr_complete_step``) → ``enqueue`` (hand the ready successors to
-arq after the commit). A failure rolls the attempt's transaction back and
-records the error in a new one.
+``claim`` (mark it running, committed at once, and read all the attempt needs)
+→ ``run`` (begin the attempt's transaction, lock the step, call the task) →
+``record`` (output, success, the successors' readiness and the run's end in that
+same transaction, one call of ``rr_complete_step``) → ``enqueue`` (hand the
+ready successors to arq after the commit). A failure rolls the attempt's
+transaction back and records the error in a new one.
 
-The claim and the transaction share one pooled connection: the claim runs on the
-driver's connection before the transaction begins, so it commits on its own in
-one round trip, and the hand-off pays for one checkout, not two.
-
-Everything after the claim happens inside the attempt's span (a child of its
-run's trace), so the database and Redis work of the attempt nest under it.
+The claim and the transaction share one pooled connection, and the engine sends
+its own statements through the driver: four round trips to PostgreSQL per
+attempt (claim; ``BEGIN`` with the lock; completion; ``COMMIT``). The engine, not
+SQLAlchemy, begins and ends the transaction: the connection is in SQLAlchemy's
+AUTOCOMMIT mode, so the task's session sends its statements inside the
+attempt's transaction and its ``commit()`` sends nothing; what the task wrote
+commits with the step's success or not at all.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -81,49 +83,86 @@ async def execute_attempt(
     """Run one attempt end to end; safe to call again for the same attempt."""
     with identity(run_id=str(run_id), step_key=step_key, attempt=attempt):
         async with runtime.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            claim = await state.claim_attempt(
-                driver, run_id, step_key, attempt, runtime.worker_id
-            )
-            if claim is None:
-                logger.debug(
-                    "attempt %d of step %s is not runnable, ignoring delivery",
-                    attempt,
-                    step_key,
-                    extra={"event": "attempt.ignored"},
-                )
-                return
-            if claim.deliveries > 1:
-                logger.warning(
-                    "attempt %d of step %s delivered %d times, running it again",
-                    attempt,
-                    step_key,
-                    claim.deliveries,
-                    extra={"event": "attempt.redelivered"},
-                )
-            facts = AttemptFacts(
-                run_id=run_id,
-                step_key=step_key,
-                attempt=attempt,
-                task=claim.task,
-                graph_name=claim.graph_name,
-                traceparent=claim.traceparent,
-                queue_lag_s=claim.queue_lag_s,
-            )
-            with runtime.telemetry.attempt(facts) as span:
-                await _run_and_record(runtime, conn, run_id, step_key, attempt, span)
+            # The engine begins and ends the attempt's transaction itself; with
+            # AUTOCOMMIT, SQLAlchemy sends no BEGIN or COMMIT of its own, so the
+            # task's session runs its statements inside that transaction.
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            driver: asyncpg.Connection = (
+                await conn.get_raw_connection()
+            ).driver_connection
+            try:
+                await _claim_and_run(runtime, conn, driver, run_id, step_key, attempt)
+            finally:
+                await _end_transaction(conn, driver)
+
+
+async def _claim_and_run(
+    runtime: Runtime,
+    conn: AsyncConnection,
+    driver: asyncpg.Connection,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+) -> None:
+    claim = await state.claim_attempt(
+        driver, run_id, step_key, attempt, runtime.worker_id
+    )
+    if claim is None:
+        logger.debug(
+            "attempt %d of step %s is not runnable, ignoring delivery",
+            attempt,
+            step_key,
+            extra={"event": "attempt.ignored"},
+        )
+        return
+    if claim.deliveries > 1:
+        logger.warning(
+            "attempt %d of step %s delivered %d times, running it again",
+            attempt,
+            step_key,
+            claim.deliveries,
+            extra={"event": "attempt.redelivered"},
+        )
+    step = claim.step
+    facts = AttemptFacts(
+        run_id=run_id,
+        step_key=step_key,
+        attempt=attempt,
+        task=step.task,
+        graph_name=step.graph_name,
+        traceparent=step.traceparent,
+        queue_lag_s=claim.queue_lag_s,
+    )
+    with runtime.telemetry.attempt(facts) as span:
+        await _run_and_record(runtime, conn, driver, step, span)
+
+
+async def _end_transaction(conn: AsyncConnection, driver: asyncpg.Connection) -> None:
+    """Roll back what the attempt left open; discard a connection that cannot.
+
+    The pool's own reset sends nothing on an AUTOCOMMIT connection, so this is
+    what keeps an open transaction (and the step's row lock) from going back
+    into the pool.
+    """
+    if driver.is_closed() or not driver.is_in_transaction():
+        return
+    try:
+        await driver.execute("ROLLBACK")
+    except BaseException:
+        await conn.invalidate()
+        raise
 
 
 async def _run_and_record(
     runtime: Runtime,
     conn: AsyncConnection,
-    run_id: uuid.UUID,
-    step_key: str,
-    attempt: int,
+    driver: asyncpg.Connection,
+    step: state.ClaimedStep,
     span: AttemptSpan,
 ) -> None:
+    run_id, step_key, attempt = step.run_id, step.step_key, step.attempt
     try:
-        done = await _run_in_transaction(runtime, conn, run_id, step_key, attempt)
+        done = await _run_in_transaction(runtime, conn, driver, step)
     except _NotCurrent:
         logger.info(
             "attempt %d of step %s was superseded or cancelled; rolled back",
@@ -149,30 +188,44 @@ async def _run_and_record(
 async def _run_in_transaction(
     runtime: Runtime,
     conn: AsyncConnection,
-    run_id: uuid.UUID,
-    step_key: str,
-    attempt: int,
+    driver: asyncpg.Connection,
+    step: state.ClaimedStep,
 ) -> state.Completion:
-    async with runtime.sessions(bind=conn) as session, session.begin():
-        claimed = await state.lock_running_step(session, run_id, step_key, attempt)
-        if claimed is None:
+    """Lock, run the task, record its success and commit; rolled back on error."""
+    database = runtime.engine.url.database
+    statement = runtime.telemetry.statement
+    try:
+        with statement(state.BEGIN_AND_LOCK, database):
+            locked = await state.begin_and_lock(driver, step)
+        if not locked:
             raise _NotCurrent
-        ctx = StepContext(
-            run_id=run_id,
-            graph_name=claimed.graph_name,
-            step_key=step_key,
-            attempt=attempt,
-            logical_time=claimed.logical_time,
-            trigger=claimed.trigger,
-            actor=claimed.actor,
-            params={**claimed.run_params, **claimed.step_params},
-            inputs=claimed.inputs,
-            session=session,
-            resources=runtime.resources,
-        )
-        with identity(graph_name=claimed.graph_name):
-            result = await _call_task(claimed, ctx)
-        return await _record_success(session, claimed, result)
+        session = runtime.sessions(bind=conn)
+        try:
+            ctx = StepContext(
+                run_id=step.run_id,
+                graph_name=step.graph_name,
+                step_key=step.step_key,
+                attempt=step.attempt,
+                logical_time=step.logical_time,
+                trigger=step.trigger,
+                actor=step.actor,
+                params={**step.run_params, **step.step_params},
+                inputs=step.inputs,
+                session=session,
+                resources=runtime.resources,
+            )
+            with identity(graph_name=step.graph_name):
+                result = await _call_task(step, ctx)
+            done = await _record_success(runtime, session, driver, step, result)
+        finally:
+            await session.close()
+        with statement("COMMIT", database):
+            await driver.execute("COMMIT")
+    except BaseException:
+        await _end_transaction(conn, driver)
+        raise
+
+    return done
 
 
 async def _call_task(claimed: state.ClaimedStep, ctx: StepContext) -> Any:
@@ -194,7 +247,11 @@ async def _call_task(claimed: state.ClaimedStep, ctx: StepContext) -> Any:
 
 
 async def _record_success(
-    session: AsyncSession, claimed: state.ClaimedStep, result: Any
+    runtime: Runtime,
+    session: AsyncSession,
+    driver: asyncpg.Connection,
+    claimed: state.ClaimedStep,
+    result: Any,
 ) -> state.Completion:
     """Record the output, queue successors and finish the run if it is over."""
     output = result
@@ -202,9 +259,12 @@ async def _record_success(
         await apply_expansion(session, claimed.run_id, claimed.step_key, result)
         output = result.output
     output = state.output_json(output)
-    done = await state.complete_step(
-        session, claimed.run_id, claimed.step_key, claimed.attempt, output
-    )
+    # ORM objects the task added are written before the step is marked done.
+    await session.flush()
+    with runtime.telemetry.statement(state.COMPLETE_STEP, runtime.engine.url.database):
+        done = await state.complete_step(
+            driver, claimed.run_id, claimed.step_key, claimed.attempt, output
+        )
     if done is None:
         raise _NotCurrent
     logger.info(

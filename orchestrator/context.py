@@ -17,7 +17,9 @@ class StepContext:
 
     Attributes:
         session: the attempt's transaction. Domain writes made through it commit
-            together with the step's output and its success, or not at all.
+            together with the step's output and its success, or not at all. The
+            engine commits it: a task's own ``commit()`` or ``rollback()`` sends
+            nothing (raise to undo), and ``begin_nested()`` is a savepoint.
         inputs: outputs of the direct predecessors, by step key.
         params: the run's parameters overlaid with the step's own.
         resources: process-wide objects the worker set up (providers, settings).

@@ -29,14 +29,12 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
 
 from orchestrator.states import (
     AttemptStatus,
-    RunStatus,
-    StepRunStatus,
 )
 
 
@@ -61,7 +59,7 @@ class QueuedAttempt:
 
 @dataclass(frozen=True)
 class ClaimedStep:
-    """What an attempt needs to run, read under the step's row lock."""
+    """What an attempt needs to run, read when it was claimed."""
 
     run_id: uuid.UUID
     step_key: str
@@ -79,8 +77,11 @@ class ClaimedStep:
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
-# Run on the attempt's connection before its transaction, so it commits at once
-# (asyncpg outside a transaction); asyncpg's numbered parameters.
+# Run on the attempt's connection outside any transaction, so it commits at once;
+# asyncpg's numbered parameters. Besides the claim it reads all the attempt
+# needs: the step, its run and its predecessors' outputs (they are fixed while
+# the step runs: a change to any of them moves the step out of ``running``,
+# which the lock that follows checks).
 _CLAIM = """
     WITH a AS (
         UPDATE attempts SET status = 'running', worker_id = $4,
@@ -103,8 +104,15 @@ _CLAIM = """
                started_at = coalesce(started_at, clock_timestamp())
         WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM a)
     )
-    SELECT a.deliveries, st.task, ru.graph_name, ru.traceparent,
-           extract(epoch FROM a.started_at - greatest(a.queued_at, st.not_before))
+    SELECT a.deliveries,
+           extract(epoch FROM a.started_at - greatest(a.queued_at, st.not_before)),
+           st.task, st.params, st.timeout_s, st.retry_policy,
+           ru.graph_name, ru.logical_time, ru.trigger, ru.actor, ru.params,
+           ru.traceparent,
+           (SELECT coalesce(jsonb_object_agg(e.upstream, u.output), '{}'::jsonb)
+            FROM step_edges e
+            JOIN step_runs u ON u.run_id = e.run_id AND u.step_key = e.upstream
+            WHERE e.run_id = $1 AND e.downstream = $2)
     FROM a, step_runs st, runs ru
     WHERE st.run_id = $1 AND st.step_key = $2 AND ru.id = $1
 """
@@ -112,7 +120,7 @@ _CLAIM = """
 
 @dataclass(frozen=True)
 class Claim:
-    """A claimed attempt: how often it was delivered, and what labels it.
+    """A claimed attempt: how often it was delivered, and what it runs.
 
     ``deliveries`` above 1 means arq delivered the same job again (after a crash
     or a duplicate enqueue). ``queue_lag_s`` runs from the later of queued and
@@ -120,10 +128,14 @@ class Claim:
     """
 
     deliveries: int
-    task: str
-    graph_name: str
-    traceparent: str | None
     queue_lag_s: float | None
+    step: ClaimedStep
+
+
+def _json(raw: Any) -> Any:
+    # asyncpg hands jsonb over as text; on the engine's connections SQLAlchemy's
+    # codec has already decoded it (and takes it back as text).
+    return json.loads(raw) if isinstance(raw, str) else raw
 
 
 async def claim_attempt(
@@ -142,55 +154,9 @@ async def claim_attempt(
     row = await conn.fetchrow(_CLAIM, run_id, step_key, attempt, worker)
     if row is None:
         return None
-    deliveries, task_name, graph_name, traceparent, lag_s = row
-
-    return Claim(
-        deliveries=int(deliveries),
-        task=task_name,
-        graph_name=graph_name,
-        traceparent=traceparent,
-        queue_lag_s=float(lag_s) if lag_s is not None and deliveries == 1 else None,
-    )
-
-
-_LOCK_STEP = text(
-    """
-    SELECT s.status, s.attempt, s.task, s.params, s.timeout_s, s.retry_policy,
-           r.status, r.graph_name, r.logical_time, r.trigger, r.actor, r.params,
-           r.traceparent,
-           (SELECT coalesce(jsonb_object_agg(e.upstream, u.output), '{}'::jsonb)
-            FROM step_edges e
-            JOIN step_runs u ON u.run_id = e.run_id AND u.step_key = e.upstream
-            WHERE e.run_id = :run AND e.downstream = :key)
-    FROM step_runs s JOIN runs r ON r.id = s.run_id
-    WHERE s.run_id = :run AND s.step_key = :key
-    FOR UPDATE OF s SKIP LOCKED
-    """
-)
-
-
-async def lock_running_step(
-    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int
-) -> ClaimedStep | None:
-    """Lock the step row for the attempt's transaction and check it may still run.
-
-    The lock is held until the attempt commits or rolls back, so a second delivery
-    of the same attempt cannot run beside it, and the sweep, which skips locked
-    rows, never declares a live attempt lost.
-    """
-    row = (await session.execute(_LOCK_STEP, {"run": run_id, "key": step_key})).first()
-    if row is None:
-        return None
-    status, current, task_name, params, timeout_s, policy = row[:6]
-    run_status, graph_name, logical_time, trigger, actor, run_params, tp = row[6:13]
-    if (
-        status != StepRunStatus.RUNNING
-        or current != attempt
-        or run_status != RunStatus.RUNNING
-    ):
-        return None
-
-    return ClaimedStep(
+    deliveries, lag_s, task_name, params, timeout_s, policy = row[:6]
+    graph_name, logical_time, trigger, actor, run_params, traceparent = row[6:12]
+    step = ClaimedStep(
         run_id=run_id,
         step_key=step_key,
         attempt=attempt,
@@ -199,19 +165,66 @@ async def lock_running_step(
         logical_time=logical_time,
         trigger=trigger,
         actor=actor,
-        run_params=dict(run_params or {}),
-        step_params=dict(params or {}),
+        run_params=dict(_json(run_params) or {}),
+        step_params=dict(_json(params) or {}),
         timeout_s=float(timeout_s),
-        retry_policy=dict(policy),
-        traceparent=tp,
-        inputs=dict(row[13] or {}),
+        retry_policy=dict(_json(policy) or {}),
+        traceparent=traceparent,
+        inputs=dict(_json(row[12]) or {}),
+    )
+
+    return Claim(
+        deliveries=int(deliveries),
+        queue_lag_s=float(lag_s) if lag_s is not None and deliveries == 1 else None,
+        step=step,
     )
 
 
-_COMPLETE = text(
-    "SELECT o_key, o_attempt, o_run_status"
-    " FROM rr_complete_step(:run, :key, :attempt, :output)"
-).bindparams(bindparam("output", type_=JSONB))
+def sql_literal(value: str) -> str:
+    """``value`` as a PostgreSQL string constant, whatever the server's settings.
+
+    The escape-string form (``E'...'``) reads backslashes as escapes whether or
+    not ``standard_conforming_strings`` is on, so doubling backslashes and
+    escaping quotes is the whole encoding; PostgreSQL text cannot hold NUL.
+    """
+    if "\x00" in value:
+        msg = "a step key cannot contain NUL"
+        raise ValueError(msg)
+    return "E'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+BEGIN_AND_LOCK = """BEGIN; SELECT 1 FROM step_runs s JOIN runs r ON r.id = s.run_id
+WHERE s.run_id = '{run}' AND s.step_key = {key} AND s.attempt = {attempt}
+  AND s.status = 'running' AND r.status = 'running'
+FOR UPDATE OF s SKIP LOCKED"""
+
+
+async def begin_and_lock(conn: asyncpg.Connection, step: ClaimedStep) -> bool:
+    """Begin the attempt's transaction and lock its step row: one round trip.
+
+    False if the row is locked (a second delivery of the same attempt is
+    running) or the attempt may no longer run (superseded, or its run
+    cancelled); the transaction is open either way. The lock is held until
+    the attempt commits or rolls back, so a second delivery cannot run beside
+    it, and the sweep, which skips locked rows, never declares a live attempt
+    lost.
+
+    Two statements in one simple query (which takes no parameters, hence the
+    literals: a UUID, an integer and a quoted key); the second's command tag
+    says whether it found the row.
+    """
+    statement = BEGIN_AND_LOCK.format(
+        run=uuid.UUID(str(step.run_id)),
+        key=sql_literal(step.step_key),
+        attempt=int(step.attempt),
+    )
+
+    return bool(await conn.execute(statement) == "SELECT 1")
+
+
+COMPLETE_STEP = (
+    "SELECT o_key, o_attempt, o_run_status FROM rr_complete_step($1, $2, $3, $4)"
+)
 
 
 @dataclass(frozen=True)
@@ -223,21 +236,22 @@ class Completion:
 
 
 async def complete_step(
-    session: AsyncSession, run_id: uuid.UUID, step_key: str, attempt: int, output: Any
+    conn: asyncpg.Connection,
+    run_id: uuid.UUID,
+    step_key: str,
+    attempt: int,
+    output: Any,
 ) -> Completion | None:
     """Mark the attempt and its step ``succeeded``, queue ready successors, and
     finish the run if nothing of it is left to run (``rr_complete_step``,
-    migration 0004: one round trip).
+    migration 0004: one round trip, inside the attempt's transaction).
 
     ``None`` if the attempt was superseded or its run is no longer running (it
     was cancelled): the caller must roll back.
     """
-    rows = (
-        await session.execute(
-            _COMPLETE,
-            {"run": run_id, "key": step_key, "attempt": attempt, "output": output},
-        )
-    ).all()
+    rows = await conn.fetch(
+        COMPLETE_STEP, run_id, step_key, attempt, json.dumps(output)
+    )
     if not rows:
         return None
     queued = [QueuedAttempt(run_id, key, n) for key, n, _ in rows if key is not None]

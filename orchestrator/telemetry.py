@@ -52,7 +52,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.trace import Tracer, TracerProvider
+from opentelemetry.trace import SpanKind, Tracer, TracerProvider
 from prometheus_client import CollectorRegistry
 
 from orchestrator import tracing
@@ -100,6 +100,29 @@ class Telemetry:
             self.tracer_provider.shutdown()
         if isinstance(self.meter_provider, SdkMeterProvider):
             self.meter_provider.shutdown()
+
+    def statement(
+        self, sql: str, database: str | None
+    ) -> contextlib.AbstractContextManager[Any]:
+        """A client span for a statement the engine sends through the driver.
+
+        The attempt's own statements (lock, completion, commit) bypass
+        SQLAlchemy, whose instrumentation would otherwise trace them; like it,
+        this traces only when spans are exported.
+        """
+        if not self.traces_exported or self.tracer_provider is None:
+            return contextlib.nullcontext()
+        operation = sql.split(None, 1)[0].rstrip(";").upper()
+        return self.tracer.start_as_current_span(
+            f"{operation} {database}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "db.system": "postgresql",
+                "db.name": database or "",
+                "db.operation": operation,
+                "db.statement": sql,
+            },
+        )
 
     @contextlib.contextmanager
     def attempt(self, facts: AttemptFacts) -> Iterator[AttemptSpan]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -48,6 +49,30 @@ async def broken(ctx: StepContext) -> dict[str, object]:
         msg = "the input file is missing"
         raise FileNotFoundError(msg)
     return {"fixed": True}
+
+
+@task("test_savepoint")
+async def savepoint(ctx: StepContext) -> dict[str, object]:
+    """Keeps its first write, undoes a second one through a savepoint, and
+    leaves a third to the step's failure: the task's session is inside the
+    attempt's transaction, and its commit() sends nothing."""
+    await _effect(ctx)
+    with contextlib.suppress(LookupError):
+        async with ctx.session.begin_nested():
+            await ctx.session.execute(
+                text("INSERT INTO effects VALUES (:r, 'undone', 0)"), {"r": ctx.run_id}
+            )
+            msg = "undo the savepoint"
+            raise LookupError(msg)
+    await ctx.session.commit()
+    await ctx.session.execute(
+        text("INSERT INTO effects VALUES (:r, 'doomed', :a)"),
+        {"r": ctx.run_id, "a": ctx.attempt},
+    )
+    if ctx.attempt == 1:
+        msg = "fail after the task's own commit"
+        raise ConnectionError(msg)
+    return {"attempt": ctx.attempt}
 
 
 @task("test_expand")
@@ -102,7 +127,8 @@ def _graphs() -> dict[str, Graph]:
         params_schema={"n": 3},
     )
     cyclic = Graph("cyclic", [Step("plan", expand_cycle, retry=FAST)])
-    return {g.name: g for g in (chain, flaky_graph, branches, dynamic, cyclic)}
+    nested = Graph("nested", [Step("save", savepoint, retry=FAST)])
+    return {g.name: g for g in (chain, flaky_graph, branches, dynamic, cyclic, nested)}
 
 
 @pytest.fixture
@@ -280,6 +306,14 @@ async def test_cancelled_run_queued_jobs_do_not_execute(h: Harness) -> None:
     assert await h.client.run_status(run_id) == "cancelled"
     assert [a["status"] for a in await h.attempts(run_id, "a")] == ["cancelled"]
     assert {s["status"] for s in (await h.steps(run_id)).values()} == {"cancelled"}
+
+
+async def test_task_savepoint_and_commit_stay_inside_the_attempt(h: Harness) -> None:
+    await h.start_worker()
+    run_id = await h.run("nested")
+
+    assert await h.client.wait(run_id, timeout_s=20) == "succeeded"
+    assert await _effects(h, run_id) == [("doomed", 2), ("save", 2)]
 
 
 async def wait_for_queue_empty(h: Harness) -> None:

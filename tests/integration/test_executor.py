@@ -198,3 +198,19 @@ async def test_pool_replaces_a_connection_the_server_closed(db_url: str) -> None
         assert second != first
     finally:
         await engine.dispose()
+
+
+async def test_step_key_with_quotes_and_backslashes_runs(
+    db_url: str, redis_url: str, queue_name: str
+) -> None:
+    """The lock is sent as literals; a key that would break naive quoting runs."""
+    key = "it's a \\' test \\\\ E'x'; --"
+    graph = Graph("exec_quoted", [Step(key, noop)])
+    async with harness({graph.name: graph}, db_url, redis_url, queue_name) as h:
+        await h.start_worker()
+        run_id = await h.run("exec_quoted")
+        await wait_for(lambda: _finished(h, run_id))
+
+        assert await _run_status(h, run_id) == "succeeded"
+        steps = await h.steps(run_id)
+    assert steps[key]["output"] == {"step": key}
