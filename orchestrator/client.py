@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -11,7 +10,8 @@ from types import TracebackType
 from typing import Any
 
 from arq.connections import ArqRedis, create_pool
-from arq.jobs import Job
+from arq.constants import abort_jobs_ss
+from arq.utils import timestamp_ms
 from opentelemetry.trace import TracerProvider
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -134,12 +134,20 @@ class Orchestrator:
         await actions.rerun_step(self.sessions, self.enqueue, run_id, step_key, actor)
 
     async def cancel(self, run_id: uuid.UUID, actor: str) -> None:
-        """Cancel a run and abort its running attempts' arq jobs."""
+        """Cancel a run and abort its running attempts' arq jobs.
+
+        The abort is arq's: each job id goes into arq's abort set, and the
+        worker running it cancels the attempt on its next poll (the attempt
+        could not commit anyway: its run is no longer running). arq's own
+        ``Job.abort`` is not used: it first reads the job through a
+        deserializer of its own, pickle unless told otherwise, and nothing
+        read from Redis may be unpickled.
+        """
         job_ids = await actions.cancel_run(self.sessions, run_id, actor)
-        redis = await self.redis()
-        for job_id in job_ids:
-            with contextlib.suppress(Exception):
-                await Job(job_id, redis, _queue_name=self.queue_name).abort(timeout=0)
+        if job_ids:
+            redis = await self.redis()
+            now_ms = timestamp_ms()
+            await redis.zadd(abort_jobs_ss, dict.fromkeys(job_ids, now_ms))
 
     async def run_status(self, run_id: uuid.UUID) -> str:
         async with self.sessions() as session:

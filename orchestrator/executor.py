@@ -8,12 +8,19 @@ arq's poll as a slow fallback (``poll_delay``, default 0.5 s) and is woken at on
 by a Redis pub/sub message that every enqueue publishes on ``<queue>:wake``. An
 idle worker therefore blocks on a socket instead of spinning, and a ready
 successor starts within the time of a few Redis round trips.
+
+Each slot of a busy worker feeds itself: the one script call that ends an
+attempt's job (arq's keys removed, as arq's ``finish_job`` removes them) also
+takes the next due job for the same slot. An attempt costs one Redis round trip
+of its own; arq's path costs about a dozen commands per job (pick-up under
+WATCH/MULTI, the job read, the retry counter, the finish transaction).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -22,15 +29,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    retry_key_prefix,
+)
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Function, Worker, func
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.attempt import Runtime, execute_attempt
-from orchestrator.state import QueuedAttempt
+from orchestrator.state import QueuedAttempt, parse_job_id
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +72,31 @@ def wake_channel(queue_name: str) -> str:
     return f"{queue_name}:wake"
 
 
+class LuaScript:
+    """A Lua script sent by its SHA1 (``EVALSHA``), and in full once per server.
+
+    redis-py's ``register_script`` binds a script to one client when it is
+    made; these are module constants shared by every pool of the process.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, redis: ArqRedis, keys: Sequence[str], *args: Any) -> Any:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:
+            # A new or restarted server: EVAL runs the script and caches it.
+            return await redis.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc]
+
+
 # One round trip for a whole batch: SET NX keeps arq's "a duplicate enqueue is a
 # no-op" for a job that is still queued or running. The first ARGV[1] new jobs
 # that are due now are also marked in progress (arq's own lock, as its
 # start_jobs sets it) for the enqueuing worker to run itself; the wake-up is
 # published only for the rest.
-_ENQUEUE_LUA = """
+_ENQUEUE_LUA = LuaScript("""
 local take = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
 local created = 0
@@ -83,28 +115,58 @@ end
 if created > #taken then redis.call('PUBLISH', KEYS[3], created - #taken) end
 table.insert(taken, 1, created)
 return taken
+""")
+
+# The first ARGV want (at most) due jobs of the queue that no worker has in
+# progress, marked in progress as arq's start_jobs marks a job it starts; ids and
+# scores in turn. arq keeps a running job in its queue until it ends, so the scan
+# passes over the jobs in progress at the head, up to ``limit`` ids, as arq's
+# own poll reads at most ``queue_read_limit``.
+_TAKE_DUE = """
+local function take_due(queue, in_progress, now, lock_ms, want, limit)
+    local taken = {}
+    if want <= 0 then return taken end
+    local ids = redis.call('ZRANGEBYSCORE', queue, '-inf', now,
+                           'WITHSCORES', 'LIMIT', 0, limit)
+    for i = 1, #ids, 2 do
+        if redis.call('SET', in_progress .. ids[i], '1', 'PX', lock_ms, 'NX') then
+            taken[#taken + 1] = ids[i]
+            taken[#taken + 1] = ids[i + 1]
+            if #taken >= 2 * want then break end
+        end
+    end
+    return taken
+end
 """
 
-# arq's start_jobs, for a batch in one round trip: a job is taken when it is
-# still in the queue, due, and not in progress elsewhere; at most ARGV[3].
-_TAKE_LUA = """
-local now = tonumber(ARGV[1])
-local want = tonumber(ARGV[3])
-local taken = {}
-local count = 0
-for i = 4, #ARGV do
-    if count >= want then break end
-    local id = ARGV[i]
-    local score = redis.call('ZSCORE', KEYS[1], id)
-    if score and tonumber(score) <= now
-       and redis.call('SET', KEYS[2] .. id, '1', 'PX', ARGV[2], 'NX') then
-        count = count + 1
-        taken[#taken + 1] = id
-        taken[#taken + 1] = score
-    end
-end
-return taken
+# A poll: take up to ARGV[3] due jobs.
+_POLL_LUA = LuaScript(
+    _TAKE_DUE
+    + """
+return take_due(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]),
+                tonumber(ARGV[4]))
 """
+)
+
+# The end of an attempt's job, then a take for the slot it frees. Done
+# (ARGV[2] = '1'): the job's keys and queue entry go, as in arq's finish_job. Not
+# done (the worker is shutting down): only the in-progress mark goes, so that any
+# worker runs the job again at once, as arq does for a cancelled job.
+_FINISH_LUA = LuaScript(
+    _TAKE_DUE
+    + """
+local id = ARGV[1]
+if ARGV[2] == '1' then
+    redis.call('DEL', KEYS[2] .. id, KEYS[3] .. id, KEYS[4] .. id)
+    redis.call('ZREM', KEYS[5], id)
+    redis.call('ZREM', KEYS[1], id)
+else
+    redis.call('DEL', KEYS[2] .. id)
+end
+return take_due(KEYS[1], KEYS[2], ARGV[3], ARGV[4], tonumber(ARGV[5]),
+                tonumber(ARGV[6]))
+"""
+)
 
 _BATCH = 500
 
@@ -145,7 +207,7 @@ async def enqueue_attempts(
                 serializer=json_dumps,
             )
             argv += [item.job_id, payload, score - now_ms + EXPIRES_EXTRA_MS, score]
-        result = await redis.eval(_ENQUEUE_LUA, len(keys), *keys, *argv)  # type: ignore[misc]
+        result = await _ENQUEUE_LUA(redis, keys, *argv)
         created += int(result[0])
         taken += [(job_id.decode(), now_ms) for job_id in result[1:]]
 
@@ -184,17 +246,23 @@ class OrchestratorWorker(Worker):
 
     Differences from arq's loop:
 
-    * between polls it waits on a wake event (set by a pub/sub message, or by a
-      job ending while the queue held more than it could take) with
+    * between polls it waits on a wake event (set by a pub/sub message) with
       ``poll_delay`` as the longest wait;
-    * :meth:`start_jobs` takes a whole batch of job ids in one Lua call, with
-      the checks and the in-progress key of arq's own (which costs about six
-      commands per job);
+    * a poll takes as many due jobs as there are free slots in one script call
+      (arq reads the queue, then checks and marks each job under WATCH/MULTI);
+    * an attempt's job runs without arq's job runner (its id says what to
+      run; the attempt itself counts deliveries and enforces its timeout), and
+      the call that ends it takes the next due job for the same slot, so a
+      busy worker does not poll at all;
     * :meth:`hand_off` enqueues an attempt's successors and, where this worker
       has free slots, marks them in progress in the same call and starts them
       here, so a chain's next step needs no wake-up, poll or pick-up;
     * a Redis connection error is logged and retried with backoff instead of
       ending the worker.
+
+    Jobs that are not attempts (the schedule's cron tick, or a job enqueued by
+    hand with an id of its own) go through arq's own ``run_job``.
+    ``max_burst_jobs`` is not supported.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -202,8 +270,6 @@ class OrchestratorWorker(Worker):
         self.wake = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self.stopping = False
-        # The last poll left due jobs behind for want of free slots.
-        self._backlog = False
 
     @property
     def _in_progress_ms(self) -> int:
@@ -225,38 +291,123 @@ class OrchestratorWorker(Worker):
         # The slot is counted already; the semaphore has room while the counter
         # is below max_jobs, so this does not wait.
         await self.sem.acquire()
-        task = self.loop.create_task(self.run_job(job_id, score))
-        task.add_done_callback(self._job_done)
+        task = self.loop.create_task(self._run_slot(job_id, score))
+        task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
         self.tasks[job_id] = task
 
-    def _job_done(self, _: asyncio.Task[None]) -> None:
-        """A job ended and its slot is free: poll at once if the last poll left
-        due jobs behind (arq reads at most ``queue_read_limit`` ids per poll)."""
-        self._release_sem_dec_counter_on_complete()
-        if self._backlog:
-            self.wake.set()
-
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """Take as many of ``job_ids`` as there are free slots, in one call."""
-        free = self._reserve(len(job_ids))
-        # Due jobs may be left behind if every slot is now full, or if this
-        # poll read as many ids as it may (the queue may hold more).
-        self._backlog = len(job_ids) >= self.queue_read_limit or (
-            len(job_ids) > 0 and free == 0
-        )
-        if not free:
-            return
-        taken: list[bytes] = []
-        try:
-            argv = [timestamp_ms(), self._in_progress_ms, free, *job_ids]
-            keys = [self.queue_name, in_progress_key_prefix]
-            taken = await self.pool.eval(_TAKE_LUA, len(keys), *keys, *argv)  # type: ignore[arg-type,misc]
-        finally:
-            self._unreserve(free - len(taken) // 2)
-        if len(taken) // 2 == free:
-            self._backlog = True
+    async def _start_all(self, taken: list[Any]) -> None:
         for i in range(0, len(taken), 2):
-            await self._start_taken(taken[i].decode(), int(float(taken[i + 1])))
+            await self._start_taken(_text(taken[i]), int(float(taken[i + 1])))
+
+    async def _poll_iteration(self) -> None:
+        """Take due jobs for the free slots, then arq's housekeeping."""
+        free = self._reserve(self.max_jobs)
+        if free:
+            taken: list[Any] = []
+            try:
+                taken = await _POLL_LUA(
+                    self.pool,
+                    [self.queue_name, in_progress_key_prefix],
+                    timestamp_ms(),
+                    self._in_progress_ms,
+                    free,
+                    self.queue_read_limit,
+                )
+            finally:
+                self._unreserve(free - len(taken) // 2)
+            await self._start_all(taken)
+        if self.allow_abort_jobs:
+            await self._cancel_aborted_jobs()
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                # Raises what the slot raised, as arq's own poll does.
+                task.result()
+        await self.heart_beat()
+
+    async def _run_slot(self, job_id: str, score: int) -> None:
+        """Run a job, then the due jobs its end takes for this slot, in turn."""
+        current = asyncio.current_task()
+        assert current is not None
+        while True:
+            ids = parse_job_id(job_id)
+            if ids is None:
+                await self.run_job(job_id, score)
+                return
+            done = await self._run_attempt_job(job_id, ids, current)
+            reserved = self._reserve(self.max_jobs) if done else 0
+            taken: list[Any] = []
+            try:
+                taken = await asyncio.shield(
+                    self._finish(job_id, done=done, want=reserved + int(done))
+                )
+            finally:
+                unused = reserved + int(done) - len(taken) // 2
+                self._unreserve(min(reserved, unused))
+            self.tasks.pop(job_id, None)
+            if not taken:
+                return
+            # The first job taken stays in this slot; the others got slots above.
+            job_id, score = _text(taken[0]), int(float(taken[1]))
+            self.tasks[job_id] = current
+            await self._start_all(taken[2:])
+
+    async def _run_attempt_job(
+        self, job_id: str, ids: tuple[uuid.UUID, str, int], current: asyncio.Task[Any]
+    ) -> bool:
+        """Run the attempt; False if it was stopped by a shutdown (run it again)."""
+        run_id, step_key, attempt = ids
+        function = self.functions[TASK_FUNCTION]
+        self.job_tasks[job_id] = current
+        try:
+            await function.coroutine(self.ctx, str(run_id), step_key, attempt)
+        except asyncio.CancelledError:
+            if job_id not in self.aborting_tasks:
+                self.jobs_retried += 1
+                return False
+            # arq's abort (a cancelled run): the attempt recorded it, and the
+            # slot goes on with other jobs.
+            self.aborting_tasks.discard(job_id)
+            current.uncancel()
+            self.jobs_failed += 1
+        except Exception:
+            # The attempt records its task's errors itself; this is the engine
+            # failing around it (the database gone, say). The sweep finds the
+            # step still queued or running and gives it to arq again.
+            logger.exception(
+                "attempt %d of step %s could not be run",
+                attempt,
+                step_key,
+                extra={"event": "attempt.crashed"},
+            )
+            self.jobs_failed += 1
+        else:
+            self.jobs_complete += 1
+        finally:
+            del self.job_tasks[job_id]
+
+        return True
+
+    async def _finish(self, job_id: str, *, done: bool, want: int) -> list[Any]:
+        """End a job in Redis and take up to ``want`` due jobs in the same call."""
+        keys = [
+            self.queue_name,
+            in_progress_key_prefix,
+            job_key_prefix,
+            retry_key_prefix,
+            abort_jobs_ss,
+        ]
+        argv = [
+            job_id,
+            "1" if done else "0",
+            timestamp_ms(),
+            self._in_progress_ms,
+            want,
+            self.queue_read_limit,
+        ]
+        taken: list[Any] = await _FINISH_LUA(self.pool, keys, *argv)
+
+        return taken
 
     async def hand_off(self, attempts: Sequence[QueuedAttempt]) -> None:
         """Enqueue attempts, starting here those this worker has room for."""
@@ -351,6 +502,10 @@ class OrchestratorWorker(Worker):
             extra={"event": "worker.redis_unavailable"},
         )
         await asyncio.sleep(delay)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def redis_settings(redis_url: str) -> RedisSettings:

@@ -43,6 +43,22 @@ def job_id_for(run_id: uuid.UUID | str, step_key: str, attempt: int) -> str:
     return f"rr:{run_id}:{attempt}:{step_key}"
 
 
+def parse_job_id(job_id: str) -> tuple[uuid.UUID, str, int] | None:
+    """Run id, step key and attempt of an attempt's job id; ``None`` for any other.
+
+    The step key comes last, so a key that contains ``:`` still parses.
+    """
+    prefix, _, rest = job_id.partition(":")
+    run, _, rest = rest.partition(":")
+    attempt, _, step_key = rest.partition(":")
+    if prefix != "rr" or not step_key or not attempt.isdigit():
+        return None
+    try:
+        return uuid.UUID(run), step_key, int(attempt)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class QueuedAttempt:
     """An attempt that was made ``queued`` and must be handed to arq."""
@@ -193,10 +209,7 @@ def sql_literal(value: str) -> str:
     return "E'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-BEGIN_AND_LOCK = """BEGIN; SELECT 1 FROM step_runs s JOIN runs r ON r.id = s.run_id
-WHERE s.run_id = '{run}' AND s.step_key = {key} AND s.attempt = {attempt}
-  AND s.status = 'running' AND r.status = 'running'
-FOR UPDATE OF s SKIP LOCKED"""
+BEGIN_AND_LOCK = "BEGIN; SELECT * FROM rr_lock_step('{run}', {key}, {attempt})"
 
 
 async def begin_and_lock(conn: asyncpg.Connection, step: ClaimedStep) -> bool:
@@ -211,7 +224,8 @@ async def begin_and_lock(conn: asyncpg.Connection, step: ClaimedStep) -> bool:
 
     Two statements in one simple query (which takes no parameters, hence the
     literals: a UUID, an integer and a quoted key); the second's command tag
-    says whether it found the row.
+    says whether it found the row. The locking query itself is the body of
+    ``rr_lock_step`` (migration 0006), planned once per connection.
     """
     statement = BEGIN_AND_LOCK.format(
         run=uuid.UUID(str(step.run_id)),
@@ -244,7 +258,7 @@ async def complete_step(
 ) -> Completion | None:
     """Mark the attempt and its step ``succeeded``, queue ready successors, and
     finish the run if nothing of it is left to run (``rr_complete_step``,
-    migration 0004: one round trip, inside the attempt's transaction).
+    migrations 0004 and 0006: one round trip, inside the attempt's transaction).
 
     ``None`` if the attempt was superseded or its run is no longer running (it
     was cancelled): the caller must roll back.

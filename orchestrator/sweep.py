@@ -11,7 +11,8 @@ It finds, in order:
    under the same job id;
 3. steps ``pending`` whose predecessors have all succeeded (a crash between a
    commit and the enqueue): queued;
-4. runs with nothing left to run that were never finished.
+4. runs with nothing left to run that were never finished;
+5. aborts in arq's abort set older than a minute (for jobs that had ended).
 
 Only one worker sweeps at a time (a transaction-level advisory lock).
 """
@@ -24,7 +25,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    retry_key_prefix,
+)
+from arq.utils import timestamp_ms
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,6 +44,7 @@ from orchestrator.states import AttemptStatus
 logger = logging.getLogger(__name__)
 
 SWEEP_LOCK = 0x5EE9  # advisory lock key shared by every worker
+ABORT_TTL_MS = 60_000
 
 
 @dataclass
@@ -67,21 +75,23 @@ _LOST = text(
     """
 )
 
+# Driven by the step rows (the partial index of active steps), each joined to its
+# run by primary key: a new run has no planner statistics, and joining the
+# attempts table by run alone made this quadratic in the run's width. A queued
+# step's current attempt is queued too (every transition moves both together).
 _STALE_QUEUED = text(
     """
-    SELECT a.run_id, a.step_key, a.attempt, a.job_id,
+    SELECT s.run_id, s.step_key, s.attempt,
            greatest(0, extract(epoch FROM s.not_before - clock_timestamp())),
-           a.queued_at < clock_timestamp() - CAST(:grace AS interval)
+           s.queued_at < clock_timestamp() - CAST(:grace AS interval)
                          - CAST(:settle AS interval)
                          - make_interval(secs => greatest(0, extract(epoch FROM
-                               s.not_before - a.queued_at)))
-    FROM attempts a
-    JOIN step_runs s ON s.run_id = a.run_id AND s.step_key = a.step_key
-    JOIN runs r ON r.id = a.run_id
-    WHERE a.status = 'queued' AND s.status = 'queued' AND s.attempt = a.attempt
-      AND r.status IN ('pending', 'running')
-      AND a.queued_at < clock_timestamp() - CAST(:settle AS interval)
-    ORDER BY a.queued_at
+                               s.not_before - s.queued_at)))
+    FROM step_runs s
+    JOIN runs r ON r.id = s.run_id
+    WHERE s.status = 'queued' AND r.status IN ('pending', 'running')
+      AND s.queued_at < clock_timestamp() - CAST(:settle AS interval)
+    ORDER BY s.queued_at
     LIMIT 5000
     """
 )
@@ -135,6 +145,10 @@ async def sweep(
     stale = await _stale_queued(sessions, redis, settle, grace)
     report.requeued = len(stale)
     await enqueue_attempts(redis, queue_name, to_enqueue + stale)
+    # An abort asked for a job that had already ended stays in arq's abort set
+    # (arq's own prune only drops entries dated in the future); a running job
+    # sees its abort within one poll, so a minute-old entry is spent.
+    await redis.zremrangebyscore(abort_jobs_ss, "-inf", timestamp_ms() - ABORT_TTL_MS)
     if report:
         logger.info(
             "sweep repaired %d lost, %d requeued, %d readied, %d runs finished",
@@ -220,24 +234,26 @@ async def _stale_queued(
         ).all()
     if not rows:
         return []
+    candidates = [
+        (state.QueuedAttempt(uuid.UUID(str(run_id)), key, n, float(defer)), overdue)
+        for run_id, key, n, defer, overdue in rows
+    ]
     async with redis.pipeline(transaction=False) as pipe:
-        for row in rows:
-            pipe.exists(job_key_prefix + row[3])
-            pipe.exists(in_progress_key_prefix + row[3])
+        for item, _ in candidates:
+            pipe.exists(job_key_prefix + item.job_id)
+            pipe.exists(in_progress_key_prefix + item.job_id)
         found = await pipe.execute()
     again: list[state.QueuedAttempt] = []
     orphans: list[str] = []
-    for index, (run_id, key, attempt, job_id, defer, overdue) in enumerate(rows):
+    for index, (item, overdue) in enumerate(candidates):
         has_job, in_progress = found[2 * index], found[2 * index + 1]
         if in_progress and not overdue:
             continue
         if has_job and not in_progress:
             continue
         if in_progress:
-            orphans.append(job_id)
-        again.append(
-            state.QueuedAttempt(uuid.UUID(str(run_id)), key, attempt, float(defer))
-        )
+            orphans.append(item.job_id)
+        again.append(item)
     if orphans:
         await _clear_orphans(redis, orphans)
 

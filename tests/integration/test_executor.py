@@ -6,14 +6,18 @@ And the pool's check of a pooled connection, which replaced a ping per checkout.
 from __future__ import annotations
 
 import asyncio
+import pickle
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 from arq.connections import ArqRedis, create_pool
-from arq.constants import in_progress_key_prefix
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -22,10 +26,14 @@ from orchestrator.db import make_engine
 from orchestrator.executor import enqueue_attempts, redis_settings, wake_channel
 from orchestrator.graph import Graph, Step, task
 from orchestrator.state import QueuedAttempt
+from orchestrator.sweep import sweep
 from tests.support.engine import Harness, harness, wait_for
 
 RUNNING: set[str] = set()
 PEAK: list[int] = [0]
+# Attempts of "test_exec_hold" that have started, by run id; each waits for its
+# run's event (or to be cancelled).
+HELD: dict[str, asyncio.Event] = {}
 
 
 @task("test_exec_noop")
@@ -41,6 +49,13 @@ async def overlap(ctx: StepContext) -> None:
     RUNNING.discard(ctx.step_key)
 
 
+@task("test_exec_hold")
+async def hold(ctx: StepContext) -> dict[str, int]:
+    release = HELD.setdefault(str(ctx.run_id), asyncio.Event())
+    await release.wait()
+    return {"attempt": ctx.attempt}
+
+
 def _graphs() -> dict[str, Graph]:
     chain = Graph(
         "exec_chain",
@@ -48,8 +63,9 @@ def _graphs() -> dict[str, Graph]:
         [(f"s{i}", f"s{i + 1}") for i in range(7)],
     )
     wide = Graph("exec_wide", [Step(f"w{i:03d}", overlap) for i in range(250)])
-    one = Graph("exec_one", [Step("only", noop)])
-    return {g.name: g for g in (chain, wide, one)}
+    one = Graph("exec_one", [Step("only", noop)], max_active_runs=10)
+    held = Graph("exec_hold", [Step("hold", hold)], max_active_runs=10)
+    return {g.name: g for g in (chain, wide, one, held)}
 
 
 @pytest.fixture
@@ -214,3 +230,133 @@ async def test_step_key_with_quotes_and_backslashes_runs(
         assert await _run_status(h, run_id) == "succeeded"
         steps = await h.steps(run_id)
     assert steps[key]["output"] == {"step": key}
+
+
+async def _attempt_rows(h: Harness, run_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    async with h.client.sessions() as session:
+        rows = await session.execute(
+            text(
+                "SELECT attempt, status, deliveries, worker_id FROM attempts"
+                " WHERE run_id = :r ORDER BY attempt"
+            ),
+            {"r": run_id},
+        )
+        return [tuple(row) for row in rows]
+
+
+async def test_slot_takes_the_next_job_when_its_attempt_ends(
+    h: Harness, pool: ArqRedis
+) -> None:
+    """With one slot and no poll for a minute, the call that ends an attempt's
+    job takes the next due job, and the ended job leaves nothing in Redis."""
+    worker = await h.start_worker(concurrency=1, poll_delay=timedelta(seconds=60))
+    await asyncio.sleep(0.3)  # past the worker's first poll
+    first = await h.run("exec_hold")
+    await wait_for(lambda: str(first) in HELD)
+    second = await h.run("exec_one")  # queued behind the held attempt
+
+    HELD[str(first)].set()
+    await wait_for(lambda: _finished(h, second), timeout_s=10)
+
+    assert await _run_status(h, first) == "succeeded"
+    assert await _run_status(h, second) == "succeeded"
+    job_id = f"rr:{first}:1:hold"
+    assert not await pool.exists(job_key_prefix + job_id)
+    assert not await pool.exists(in_progress_key_prefix + job_id)
+    assert await pool.zscore(h.queue_name, job_id) is None
+    assert worker.jobs_complete == 2
+
+
+async def test_aborted_attempt_is_cancelled_and_its_slot_goes_on(h: Harness) -> None:
+    """Cancelling a run aborts its running attempt through arq's abort; the slot
+    then runs the next due job."""
+    await h.start_worker(concurrency=1, poll_delay=timedelta(seconds=0.1))
+    held = await h.run("exec_hold")
+    await wait_for(lambda: str(held) in HELD)
+    after = await h.run("exec_one")
+
+    await h.client.cancel(held, actor="ops")
+    await wait_for(lambda: _finished(h, after), timeout_s=10)
+
+    assert await _run_status(h, after) == "succeeded"
+    assert [row[1] for row in await _attempt_rows(h, held)] == ["cancelled"]
+    assert not HELD[str(held)].is_set()
+
+
+async def test_shutdown_leaves_a_running_attempt_for_another_worker(
+    h: Harness, pool: ArqRedis
+) -> None:
+    """A worker shutting down mid-attempt frees the job at once; another worker
+    runs the same attempt again (a second delivery, not a new attempt)."""
+    first = await h.start_worker(worker_id="first", concurrency=2)
+    run_id = await h.run("exec_hold")
+    await wait_for(lambda: str(run_id) in HELD)
+    job_id = f"rr:{run_id}:1:hold"
+
+    first.stopping = True
+    first.handle_sig(signal.SIGTERM)
+    await wait_for(lambda: _not_in_progress(pool, job_id), timeout_s=5)
+    assert await pool.zscore(h.queue_name, job_id) is not None
+    HELD[str(run_id)].set()
+    await h.start_worker(worker_id="second")
+    await wait_for(lambda: _finished(h, run_id), timeout_s=10)
+
+    assert await _run_status(h, run_id) == "succeeded"
+    assert await _attempt_rows(h, run_id) == [(1, "succeeded", 2, "second")]
+
+
+async def _not_in_progress(pool: ArqRedis, job_id: str) -> bool:
+    return not await pool.exists(in_progress_key_prefix + job_id)
+
+
+UNPICKLED: list[str] = []
+
+
+def _record_unpickling(marker: str) -> str:
+    UNPICKLED.append(marker)
+    return marker
+
+
+class _Planted:
+    """Unpickling this calls ``_record_unpickling``: what an attacker would plant."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (_record_unpickling, ("unpickled",))
+
+
+async def test_cancel_never_unpickles_what_redis_holds(
+    h: Harness, pool: ArqRedis
+) -> None:
+    """Aborting a running attempt reads nothing back from its arq job: a pickle
+    planted in the job's key is never loaded, and the attempt is cancelled."""
+    await h.start_worker(concurrency=1, poll_delay=timedelta(seconds=0.1))
+    run_id = await h.run("exec_hold")
+    await wait_for(lambda: str(run_id) in HELD)
+    await pool.set(job_key_prefix + f"rr:{run_id}:1:hold", pickle.dumps(_Planted()))
+
+    await h.client.cancel(run_id, actor="ops")
+    await wait_for(lambda: _cancelled_attempts(h, run_id), timeout_s=10)
+
+    assert UNPICKLED == []
+    assert await _run_status(h, run_id) == "cancelled"
+
+
+async def _cancelled_attempts(h: Harness, run_id: uuid.UUID) -> bool:
+    return [row[1] for row in await _attempt_rows(h, run_id)] == ["cancelled"]
+
+
+async def test_sweep_drops_spent_aborts_and_keeps_fresh_ones(
+    h: Harness, pool: ArqRedis
+) -> None:
+    """An abort older than a minute (its job had ended) leaves arq's abort set;
+    one asked for just now stays for the worker running its job."""
+    stale, fresh = f"{h.queue_name}:stale", f"{h.queue_name}:fresh"
+    now_ms = int(time.time() * 1000)
+    await pool.zadd(abort_jobs_ss, {stale: now_ms - 61_000, fresh: now_ms})
+    try:
+        await sweep(h.client.sessions, pool, h.queue_name, grace=timedelta(seconds=30))
+
+        assert await pool.zscore(abort_jobs_ss, stale) is None
+        assert await pool.zscore(abort_jobs_ss, fresh) is not None
+    finally:
+        await pool.zrem(abort_jobs_ss, stale, fresh)
