@@ -7,6 +7,7 @@ arq after the commit.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
-from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Boolean, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestrator import state
 from orchestrator.db import transaction
@@ -28,9 +30,8 @@ from orchestrator.errors import (
     StepNotFoundError,
     StepNotRetryableError,
 )
-from orchestrator.expansion import step_row
 from orchestrator.graph import Graph
-from orchestrator.models import ActionRow, RunRow, StepEdgeRow, StepRunRow
+from orchestrator.models import ActionRow
 from orchestrator.states import RunStatus, StepRunStatus, Trigger
 from orchestrator.tracing import run_trace
 
@@ -107,32 +108,27 @@ async def trigger_run(
         raise TriggerRejectedError(msg)
     full_params = check_params(graph, params or {})
     with run_trace(tracer_provider, graph.name, traceparent=traceparent) as traced:
-        async with transaction(sessions) as session:
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:g))"), {"g": graph.name}
-            )
-            existing = await _existing_run(
-                session, graph, trigger, logical_time, dedup_key
-            )
-            if existing is not None:
-                return TriggerResult(existing[0], created=False, status=existing[1])
-            if not ignore_concurrency:
-                await _check_concurrency(session, graph)
-            run_id = uuid.uuid4()
-            trace_fields = traced.start(
-                run_id, trigger=trigger, logical_time=logical_time
-            )
-            queued = await _create_run(
-                session,
-                graph,
-                run_id,
-                logical_time=logical_time,
-                trigger=trigger,
-                actor=actor,
-                params=full_params,
-                dedup_key=dedup_key,
-                **trace_fields,
-            )
+        run_id = uuid.uuid4()
+        trace_fields = traced.start(run_id, trigger=trigger, logical_time=logical_time)
+        rows = await _start_run(
+            sessions,
+            graph,
+            run_id,
+            logical_time=logical_time,
+            trigger=str(trigger),
+            actor=actor,
+            params=json.dumps(full_params),
+            dedup_key=dedup_key,
+            max_active=None if ignore_concurrency else graph.max_active_runs,
+            **trace_fields,
+        )
+        kind = rows[0][0]
+        if kind == "existing":
+            traced.discard()
+            return TriggerResult(rows[0][1], created=False, status=rows[0][2])
+        if kind == "busy":
+            traced.discard()
+            raise RunInProgressError(graph.name, [row[1] for row in rows])
         logger.info(
             "run %s of graph %s created by %s (%s)",
             run_id,
@@ -146,84 +142,49 @@ async def trigger_run(
                 "trace_id": trace_fields["trace_id"],
             },
         )
-        await enqueue(queued)
+        await enqueue(
+            [
+                state.QueuedAttempt(run_id, key, 1)
+                for k, _, _, key in rows
+                if k == "queued"
+            ]
+        )
 
     return TriggerResult(run_id, created=True, status=RunStatus.PENDING.value)
 
 
-async def _existing_run(
-    session: AsyncSession,
-    graph: Graph,
-    trigger: Trigger,
-    logical_time: datetime,
-    dedup_key: str | None,
-) -> tuple[uuid.UUID, str] | None:
-    query = select(RunRow.id, RunRow.status).where(RunRow.graph_name == graph.name)
-    if dedup_key is not None:
-        query = query.where(RunRow.dedup_key == dedup_key)
-    elif trigger == Trigger.SCHEDULE:
-        query = query.where(
-            RunRow.trigger == Trigger.SCHEDULE.value,
-            RunRow.logical_time == logical_time,
-        )
-    else:
-        return None
-    row = (await session.execute(query)).first()
-
-    return None if row is None else (row[0], row[1])
+_START_RUN = text(
+    """
+    SELECT o_kind, o_run, o_status, o_key FROM rr_start_run(
+        :run, :graph, :hash, CAST(:definition AS jsonb), :is_root, :trigger,
+        :actor, :logical_time, CAST(:params AS jsonb), :dedup_key, :traceparent,
+        :trace_id, :max_active)
+    """
+).bindparams(bindparam("is_root", type_=ARRAY(Boolean)))
 
 
-async def _check_concurrency(session: AsyncSession, graph: Graph) -> None:
-    running = list(
-        await session.scalars(
-            select(RunRow.id)
-            .where(
-                RunRow.graph_name == graph.name,
-                RunRow.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
-            )
-            .order_by(RunRow.created_at)
-        )
-    )
-    if len(running) >= graph.max_active_runs:
-        raise RunInProgressError(graph.name, running)
-
-
-async def _create_run(
-    session: AsyncSession,
+async def _start_run(
+    sessions: async_sessionmaker[AsyncSession],
     graph: Graph,
     run_id: uuid.UUID,
     **fields: Any,
-) -> list[state.QueuedAttempt]:
-    definition = graph.definition()
-    await session.execute(
-        insert(RunRow).values(
-            id=run_id,
-            graph_name=graph.name,
-            graph_hash=graph.definition_hash,
-            definition=definition,
-            status=RunStatus.PENDING.value,
-            trigger=str(fields["trigger"]),
-            actor=fields["actor"],
-            logical_time=fields["logical_time"],
-            params=fields["params"],
-            dedup_key=fields["dedup_key"],
-            traceparent=fields["traceparent"],
-            trace_id=fields["trace_id"],
-        )
-    )
-    rows = [step_row(run_id, step, None) for step in definition["steps"]]
-    await session.execute(insert(StepRunRow), rows)
-    if graph.edges:
-        await session.execute(
-            insert(StepEdgeRow),
-            [
-                {"run_id": run_id, "upstream": u, "downstream": d}
-                for u, d in graph.edges
-            ],
-        )
-    roots = [key for key in graph.steps if not graph.predecessors(key)]
+) -> list[Any]:
+    """Check and create the run, its steps and edges, queueing its roots
+    (``rr_start_run``, migration 0005: one statement, its own transaction)."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    params = {
+        "run": run_id,
+        "graph": graph.name,
+        "hash": graph.definition_hash,
+        "definition": graph.definition_text,
+        "is_root": graph.root_flags,
+        **fields,
+    }
+    async with engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        rows = list(await autocommit.execute(_START_RUN, params))
 
-    return await state.queue_ready(session, run_id, roots)
+    return rows
 
 
 async def record_action(

@@ -8,6 +8,7 @@ JSON-serialisable output, or an :class:`Expansion` that adds steps to its run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -273,18 +274,31 @@ class Graph:
 
     def definition(self) -> dict[str, Any]:
         """The JSON definition a run records and keeps executing."""
-        return {
-            "name": self.name,
-            "steps": [self.steps[k].to_json() for k in nx.topological_sort(self.dag)],
-            "edges": [list(e) for e in self.edges],
-            "schedule": self.schedule,
-            "max_active_runs": self.max_active_runs,
-        }
+        value: dict[str, Any] = json.loads(self.definition_text)
+        return value
 
-    @property
+    @functools.cached_property
+    def definition_text(self) -> str:
+        """:meth:`definition` as JSON text, made once (a graph does not change)."""
+        return json.dumps(
+            {
+                "name": self.name,
+                "steps": [self.steps[k].to_json() for k in self.topological_keys()],
+                "edges": [list(e) for e in self.edges],
+                "schedule": self.schedule,
+                "max_active_runs": self.max_active_runs,
+            }
+        )
+
+    @functools.cached_property
     def definition_hash(self) -> str:
         raw = json.dumps(self.definition(), sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
+
+    @functools.cached_property
+    def root_flags(self) -> list[bool]:
+        """For each step of :meth:`definition`, in order: has it no predecessor?"""
+        return [self.dag.in_degree(k) == 0 for k in self.topological_keys()]
 
     def predecessors(self, key: str) -> list[str]:
         return list(self.dag.predecessors(key))

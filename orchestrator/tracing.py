@@ -171,8 +171,8 @@ def trace_id_of(traceparent: str | None) -> str | None:
 class RunTrace:
     """The ``Run:<graph_name>`` span of a trigger, started once a run is created.
 
-    Starting it late means a trigger that answers with an existing run, or is
-    refused, makes no span at all.
+    A trigger that answers with an existing run, or is refused, discards the
+    span unended, so it makes no span at all.
     """
 
     tracer: Tracer
@@ -205,6 +205,14 @@ class RunTrace:
         traceparent = traceparent_of(self.span) or self.caller_traceparent
 
         return {"traceparent": traceparent, "trace_id": trace_id_of(traceparent)}
+
+    def discard(self) -> None:
+        """Drop the started span unended: the trigger answered with an existing
+        run or was refused, and no span is exported for it."""
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+        self.span = None
+        self._token = None
 
     def finish(self, error: BaseException | None) -> None:
         if self.span is None:
