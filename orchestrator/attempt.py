@@ -19,6 +19,7 @@ commits with the step's success or not at all.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import traceback
@@ -68,6 +69,11 @@ class Runtime:
         engine: AsyncEngine = self.sessions.kw["bind"]
         return engine
 
+    @functools.cached_property
+    def autocommit_engine(self) -> AsyncEngine:
+        """The engine's pool, its connections checked out in AUTOCOMMIT mode."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
 
 class _NotCurrent(Exception):
     """The attempt was superseded or its run cancelled before it could commit."""
@@ -82,14 +88,14 @@ async def execute_attempt(
 ) -> None:
     """Run one attempt end to end; safe to call again for the same attempt."""
     with identity(run_id=str(run_id), step_key=step_key, attempt=attempt):
-        async with runtime.engine.connect() as conn:
-            # The engine begins and ends the attempt's transaction itself; with
-            # AUTOCOMMIT, SQLAlchemy sends no BEGIN or COMMIT of its own, so the
-            # task's session runs its statements inside that transaction.
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            driver: asyncpg.Connection = (
-                await conn.get_raw_connection()
-            ).driver_connection
+        # The engine begins and ends the attempt's transaction itself; with
+        # AUTOCOMMIT, SQLAlchemy sends no BEGIN or COMMIT of its own, so the
+        # task's session runs its statements inside that transaction.
+        async with runtime.autocommit_engine.connect() as conn:
+            # Checked out just now, so reading it needs no I/O (and no greenlet).
+            sync = conn.sync_connection
+            assert sync is not None
+            driver: asyncpg.Connection = sync.connection.driver_connection
             try:
                 await _claim_and_run(runtime, conn, driver, run_id, step_key, attempt)
             finally:
@@ -218,7 +224,9 @@ async def _run_in_transaction(
                 result = await _call_task(step, ctx)
             done = await _record_success(runtime, session, driver, step, result)
         finally:
-            await session.close()
+            # A session the task never used holds nothing to release.
+            if session.sync_session.in_transaction():
+                await session.close()
         with statement("COMMIT", database):
             await driver.execute("COMMIT")
     except BaseException:
@@ -260,7 +268,8 @@ async def _record_success(
         output = result.output
     output = state.output_json(output)
     # ORM objects the task added are written before the step is marked done.
-    await session.flush()
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
     with runtime.telemetry.statement(state.COMPLETE_STEP, runtime.engine.url.database):
         done = await state.complete_step(
             driver, claimed.run_id, claimed.step_key, claimed.attempt, output
