@@ -98,6 +98,13 @@ class ClaimedStep:
 # needs: the step, its run and its predecessors' outputs (they are fixed while
 # the step runs: a change to any of them moves the step out of ``running``,
 # which the lock that follows checks).
+#
+# Its commit does not wait for the disk (synchronous_commit off for this one
+# transaction): the write-ahead log is flushed in order, so a claim is durable
+# as soon as anything after it is, the attempt's own commit included, which
+# waits as usual. A server crash can only lose the claims of attempts whose
+# transactions it also ends; their steps look queued again and the sweep
+# hands them to arq once more.
 _CLAIM = """
     WITH a AS (
         UPDATE attempts SET status = 'running', worker_id = $4,
@@ -128,7 +135,8 @@ _CLAIM = """
            (SELECT coalesce(jsonb_object_agg(e.upstream, u.output), '{}'::jsonb)
             FROM step_edges e
             JOIN step_runs u ON u.run_id = e.run_id AND u.step_key = e.upstream
-            WHERE e.run_id = $1 AND e.downstream = $2)
+            WHERE e.run_id = $1 AND e.downstream = $2),
+           set_config('synchronous_commit', 'off', true)
     FROM a, step_runs st, runs ru
     WHERE st.run_id = $1 AND st.step_key = $2 AND ru.id = $1
 """
@@ -164,8 +172,9 @@ async def claim_attempt(
     """Mark an attempt ``running`` for this worker; ``None`` if it may not run.
 
     One statement on the driver's connection outside any transaction: the claim
-    is committed at once, so run history shows the step running and the sweep
-    can watch it, and it costs one round trip.
+    is committed at once (without waiting for the disk, see ``_CLAIM``), so run
+    history shows the step running and the sweep can watch it, and it costs one
+    round trip.
     """
     row = await conn.fetchrow(_CLAIM, run_id, step_key, attempt, worker)
     if row is None:
