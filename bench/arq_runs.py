@@ -7,9 +7,26 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import cast
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+
+
+@dataclass(frozen=True)
+class ArqVariant:
+    """How a plain arq worker is run for a comparison."""
+
+    poll_s: float
+    uvloop: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"arq poll {self.poll_s:g} s" + (", uvloop" if self.uvloop else "")
+
+    @property
+    def key(self) -> str:
+        return f"arq-{self.poll_s:g}" + ("-uv" if self.uvloop else "")
 
 
 @asynccontextmanager

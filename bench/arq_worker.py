@@ -4,8 +4,9 @@ arq's own ``Worker`` with its defaults (``max_jobs`` 10, pickle, the poll loop),
 except: the queue (``BENCH_QUEUE``), the poll delay (``BENCH_POLL_S``, arq's
 default 0.5 s), ``keep_result=0`` (the engine stores no arq results either, and
 this leaves nothing behind in a shared Redis) and a health-check key of its
-own so the benchmark can tell when this process is polling. Reads
-``REDIS_URL``. Stops on SIGTERM.
+own so the benchmark can tell when this process is polling. With
+``BENCH_UVLOOP=1`` it runs on uvloop, as the engine's workers do (arq's own
+default is the standard event loop). Reads ``REDIS_URL``. Stops on SIGTERM.
 
 Its functions: ``noop``; ``stamp`` (pushes its start time to a list, for
 enqueue-to-start latency); ``chain`` (each job enqueues the next, remembering
@@ -15,6 +16,7 @@ all); ``fan_out`` (enqueues that many ``noop`` jobs, one by one, as arq offers).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -64,6 +66,10 @@ async def fan_out(ctx: dict[str, Any], leaves: int) -> None:
 def main() -> None:
     """Run one plain arq worker until SIGTERM."""
     logging.basicConfig(level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
+    if os.environ.get("BENCH_UVLOOP") == "1":
+        import uvloop
+
+        asyncio.set_event_loop(uvloop.new_event_loop())
     queue = os.environ["BENCH_QUEUE"]
     worker = Worker(
         functions=[func(f) for f in (noop, stamp, chain, fan_out)],

@@ -49,9 +49,7 @@ def client(
     )
 
 
-_STATUS = text(
-    "SELECT status, extract(epoch FROM finished_at) FROM runs WHERE id = :run"
-)
+_STATUS = "SELECT status, extract(epoch FROM finished_at) FROM runs WHERE id = $1"
 
 
 async def wait_finished(
@@ -63,15 +61,19 @@ async def wait_finished(
 ) -> float:
     """Wait for the run to succeed; returns when it finished (epoch seconds).
 
+    The time is the run's own ``finished_at``, so the poll's interval bounds
+    only when this returns. The poll holds one driver connection and sends one
+    prepared statement: the process measuring should take as little CPU as it
+    can from the one measured (plain arq's counterpart polls Redis every 5 ms).
+
     Raises:
         RunFailedError: the run ended in another state.
     """
-    async with asyncio.timeout(timeout_s):
+    async with orchestrator.engine.connect() as conn, asyncio.timeout(timeout_s):
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
         while True:
-            async with orchestrator.sessions() as session:
-                status, finished = (
-                    await session.execute(_STATUS, {"run": run_id})
-                ).one()
+            status, finished = await driver.fetchrow(_STATUS, run_id)
             if status in RUN_TERMINAL:
                 break
             await asyncio.sleep(every_s)

@@ -14,8 +14,9 @@ shorter.
 
 Idle cost: the CPU a worker process uses over a window in which it has nothing
 to do (after the chain), for the engine's worker (poll 0.5 s as a fallback to
-the wake channel) and for arq at 0.5 s and 0.001 s; with the Redis server's CPU
-over the same window beside it.
+the wake channel) and for arq at 0.5 s and 0.001 s (the latter also on uvloop,
+the engine's event loop); with the Redis server's CPU over the same window
+beside it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from itertools import pairwise
 
 from arq.connections import ArqRedis
 
-from bench.arq_runs import arq_pool, pop_waiting, wait_drained
+from bench.arq_runs import ArqVariant, arq_pool, pop_waiting, wait_drained
 from bench.config import BenchConfig
 from bench.engine_runs import attempt_times, client, outputs, run_once
 from bench.figures import Figure, median, percentile
@@ -44,6 +45,7 @@ from bench.workers import (
 
 SECTION = "2. hand-off and idle cost"
 SLOW_POLL_HOPS = 20
+ARQ_VARIANTS = (ArqVariant(0.001), ArqVariant(0.001, uvloop=True), ArqVariant(0.5))
 SETTLE_S = 1.0
 
 
@@ -80,13 +82,14 @@ async def measure(config: BenchConfig) -> list[Figure]:
                 [1000 * median(h) for h in engine.db_hops],
             )
         )
-        for poll, hops in ((0.001, length), (0.5, min(length, SLOW_POLL_HOPS))):
-            arq = await _arq(base.queue(f"arq-{poll}"), poll, hops, config, window_s)
-            figures += _figures(f"arq poll {poll:g} s", hops, arq)
+        for variant in ARQ_VARIANTS:
+            hops = length if variant.poll_s < 0.1 else min(length, SLOW_POLL_HOPS)
+            arq = await _arq(base.queue(variant.key), variant, hops, config, window_s)
+            figures += _figures(variant.label, hops, arq)
             figures.append(
                 Figure(
                     SECTION,
-                    f"ratio engine/arq poll {poll:g} s, hop p50",
+                    f"ratio engine/{variant.label}, hop p50",
                     [
                         median(e) / median(a)
                         for e, a in zip(engine.hops, arq.hops, strict=False)
@@ -143,11 +146,12 @@ async def _engine(
 
 
 async def _arq(
-    sc: Scratch, poll_s: float, length: int, config: BenchConfig, window_s: float
+    sc: Scratch, variant: ArqVariant, length: int, config: BenchConfig, window_s: float
 ) -> ChainResult:
     result = ChainResult()
+    poll_s = variant.poll_s
     async with (
-        running(start_arq_workers(sc, 1, poll_s)) as procs,
+        running(start_arq_workers(sc, 1, poll_s, uvloop=variant.uvloop)) as procs,
         arq_pool(sc.redis_url, sc.queue_name) as pool,
     ):
         await _arq_chain(pool, 5, poll_s)

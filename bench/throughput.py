@@ -4,14 +4,20 @@ The engine runs one graph of N independent no-op steps (all ready when the run
 starts); arq runs N no-op jobs enqueued one by one. Each is timed from the
 trigger (or the first enqueue) to the last step's (job's) end, with one and with
 two worker processes, every worker warmed up first. arq is measured at its
-default poll (0.5 s) and at a tight one (0.001 s).
+default poll (0.5 s), at a tight one (0.001 s), and at the tight one on uvloop,
+the event loop the engine's workers run on (arq's own default is asyncio's).
+
+Each repeat measures the engine and then every arq variant, each with worker
+processes of its own started for it, so that the ratio of one repeat compares
+runs made seconds apart: this machine's speed drifts by more than ten per cent
+over minutes, which would bias ratios of runs grouped by kind.
 """
 
 from __future__ import annotations
 
 import time
 
-from bench.arq_runs import arq_pool, enqueue_many, wait_drained
+from bench.arq_runs import ArqVariant, arq_pool, enqueue_many, wait_drained
 from bench.config import BenchConfig
 from bench.engine_runs import client, run_once
 from bench.figures import Figure, ratios
@@ -20,8 +26,10 @@ from bench.scratch import Scratch, scratch
 from bench.workers import running, start_arq_workers, start_engine_workers
 
 SECTION = "1. throughput"
-ARQ_POLLS = (0.5, 0.001)
 WARM_UP = 20
+
+
+ARQ_VARIANTS = (ArqVariant(0.5), ArqVariant(0.001), ArqVariant(0.001, uvloop=True))
 
 
 async def measure(config: BenchConfig) -> list[Figure]:
@@ -40,9 +48,17 @@ async def _compare(
 ) -> list[Figure]:
     label = f"{steps:,} no-op steps, {processes} worker process"
     label += "es" if processes > 1 else ""
-    engine, trigger_s = await _engine(
-        base.queue(f"engine{processes}"), steps, processes, repeat
-    )
+    engine: list[float] = []
+    trigger_s: list[float] = []
+    arq: dict[ArqVariant, list[float]] = {v: [] for v in ARQ_VARIANTS}
+    for index in range(repeat):
+        sc = base.queue(f"engine{processes}-{index}")
+        rate, triggered = await _engine(sc, steps, processes)
+        engine.append(rate)
+        trigger_s.append(triggered)
+        for variant in ARQ_VARIANTS:
+            sc = base.queue(f"{variant.key}{processes}-{index}")
+            arq[variant].append(await _arq(sc, steps, processes, variant))
     figures = [Figure(SECTION, f"engine, {label} (steps/s)", engine)]
     if processes == 1:
         figures.append(
@@ -52,56 +68,45 @@ async def _compare(
                 [1000 * s for s in trigger_s],
             )
         )
-    for poll in ARQ_POLLS:
-        rates = await _arq(
-            base.queue(f"arq{processes}-{poll}"), steps, processes, poll, repeat
-        )
+    for variant in ARQ_VARIANTS:
         figures += [
-            Figure(SECTION, f"arq poll {poll:g} s, {label} (jobs/s)", rates),
+            Figure(SECTION, f"{variant.label}, {label} (jobs/s)", arq[variant]),
             Figure(
                 SECTION,
-                f"ratio engine/arq poll {poll:g} s, {processes} proc.",
-                ratios(engine, rates),
+                f"ratio engine/{variant.label}, {processes} proc.",
+                ratios(engine, arq[variant]),
             ),
         ]
 
     return figures
 
 
-async def _engine(
-    sc: Scratch, steps: int, processes: int, repeat: int
-) -> tuple[list[float], list[float]]:
+async def _engine(sc: Scratch, steps: int, processes: int) -> tuple[float, float]:
+    """One measured run on fresh workers: steps per second, and the trigger's
+    own duration (seconds)."""
     graph, warm_up = wide(steps), wide(WARM_UP, "bench_warm_up")
-    timeout_s = 60 + steps / 10
-    rates, trigger_s = [], []
     async with (
         running(start_engine_workers(sc, processes)),
         client(sc.database_url, sc.redis_url, sc.queue_name, graph, warm_up) as orch,
     ):
         await run_once(orch, warm_up, timeout_s=60)
-        for _ in range(repeat):
-            timing = await run_once(orch, graph, timeout_s=timeout_s)
-            rates.append(steps / timing.elapsed_s)
-            trigger_s.append(timing.triggered_at - timing.asked_at)
+        timing = await run_once(orch, graph, timeout_s=60 + steps / 10)
 
-    return rates, trigger_s
+    return steps / timing.elapsed_s, timing.triggered_at - timing.asked_at
 
 
-async def _arq(
-    sc: Scratch, jobs: int, processes: int, poll_s: float, repeat: int
-) -> list[float]:
-    timeout_s = 60 + jobs / 10
-    rates = []
+async def _arq(sc: Scratch, jobs: int, processes: int, variant: ArqVariant) -> float:
+    """One measured batch on fresh workers: jobs per second."""
     async with (
-        running(start_arq_workers(sc, processes, poll_s)),
+        running(
+            start_arq_workers(sc, processes, variant.poll_s, uvloop=variant.uvloop)
+        ),
         arq_pool(sc.redis_url, sc.queue_name) as pool,
     ):
         await enqueue_many(pool, "noop", WARM_UP)
         await wait_drained(pool, sc.queue_name, timeout_s=60)
-        for _ in range(repeat):
-            asked = time.time()
-            await enqueue_many(pool, "noop", jobs)
-            done = await wait_drained(pool, sc.queue_name, timeout_s=timeout_s)
-            rates.append(jobs / (done - asked))
+        asked = time.time()
+        await enqueue_many(pool, "noop", jobs)
+        done = await wait_drained(pool, sc.queue_name, timeout_s=60 + jobs / 10)
 
-    return rates
+    return jobs / (done - asked)

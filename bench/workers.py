@@ -167,13 +167,14 @@ async def start_engine_workers(scratch: Scratch, count: int) -> list[WorkerProce
 
 
 async def start_arq_workers(
-    scratch: Scratch, count: int, poll_s: float
+    scratch: Scratch, count: int, poll_s: float, *, uvloop: bool = False
 ) -> list[WorkerProcess]:
     """Start ``count`` plain arq workers; ready once each has polled its queue."""
     env = {
         "REDIS_URL": scratch.redis_url,
         "BENCH_QUEUE": scratch.queue_name,
         "BENCH_POLL_S": repr(poll_s),
+        "BENCH_UVLOOP": "1" if uvloop else "0",
     }
     procs = [_spawn("bench.arq_worker", "arq", env) for _ in range(count)]
     redis = Redis.from_url(scratch.redis_url)
