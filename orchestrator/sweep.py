@@ -96,6 +96,9 @@ _STALE_QUEUED = text(
     """
 )
 
+# Each pending step's predecessors are read by primary key in a scalar subquery
+# (see migration 0007): joined, a run without planner statistics made this a
+# scan of the run's edges and steps for every pending step.
 _READY_PENDING = text(
     """
     SELECT s.run_id, array_agg(s.step_key) FROM step_runs s
@@ -103,9 +106,10 @@ _READY_PENDING = text(
     WHERE s.status = 'pending' AND r.status = 'running'
       AND NOT EXISTS (
           SELECT 1 FROM step_edges e
-          JOIN step_runs p ON p.run_id = e.run_id AND p.step_key = e.upstream
-          WHERE e.run_id = s.run_id AND e.downstream = s.step_key
-            AND p.status <> 'succeeded')
+          WHERE e.downstream = s.step_key AND e.run_id = s.run_id
+            AND (SELECT p.status FROM step_runs p
+                 WHERE p.run_id = e.run_id AND p.step_key = e.upstream)
+                <> 'succeeded')
     GROUP BY s.run_id
     LIMIT 100
     """
