@@ -8,7 +8,6 @@ JSON-serialisable output, or an :class:`Expansion` that adds steps to its run.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import random
@@ -271,34 +270,29 @@ class Graph:
         self.params_schema = dict(params_schema or {})
         self.future_logical_time = future_logical_time
         self.description = description
+        self._record_definition()
+
+    def _record_definition(self) -> None:
+        """Make what a run records, once: a graph does not change once defined,
+        and a trigger should not pay for its size."""
+        order = self.topological_keys()
+        definition = {
+            "name": self.name,
+            "steps": [self.steps[k].to_json() for k in order],
+            "edges": [list(e) for e in self.edges],
+            "schedule": self.schedule,
+            "max_active_runs": self.max_active_runs,
+        }
+        self.definition_text = json.dumps(definition)
+        raw = json.dumps(definition, sort_keys=True).encode()
+        self.definition_hash = hashlib.sha256(raw).hexdigest()[:16]
+        # For each step of the definition, in order: has it no predecessor?
+        self.root_flags = [self.dag.in_degree(k) == 0 for k in order]
 
     def definition(self) -> dict[str, Any]:
         """The JSON definition a run records and keeps executing."""
         value: dict[str, Any] = json.loads(self.definition_text)
         return value
-
-    @functools.cached_property
-    def definition_text(self) -> str:
-        """:meth:`definition` as JSON text, made once (a graph does not change)."""
-        return json.dumps(
-            {
-                "name": self.name,
-                "steps": [self.steps[k].to_json() for k in self.topological_keys()],
-                "edges": [list(e) for e in self.edges],
-                "schedule": self.schedule,
-                "max_active_runs": self.max_active_runs,
-            }
-        )
-
-    @functools.cached_property
-    def definition_hash(self) -> str:
-        raw = json.dumps(self.definition(), sort_keys=True).encode()
-        return hashlib.sha256(raw).hexdigest()[:16]
-
-    @functools.cached_property
-    def root_flags(self) -> list[bool]:
-        """For each step of :meth:`definition`, in order: has it no predecessor?"""
-        return [self.dag.in_degree(k) == 0 for k in self.topological_keys()]
 
     def predecessors(self, key: str) -> list[str]:
         return list(self.dag.predecessors(key))
