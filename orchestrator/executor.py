@@ -295,26 +295,24 @@ class OrchestratorWorker(Worker):
         task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
         self.tasks[job_id] = task
 
-    async def _start_all(self, taken: list[Any]) -> None:
-        for i in range(0, len(taken), 2):
-            await self._start_taken(_text(taken[i]), int(float(taken[i + 1])))
+    async def _start_all(self, taken: Sequence[tuple[str, int]]) -> None:
+        for job_id, score in taken:
+            await self._start_taken(job_id, score)
+
+    def _take_args(self, want: int) -> list[Any]:
+        """The arguments ``take_due`` reads after a script's own."""
+        return [timestamp_ms(), self._in_progress_ms, want, self.queue_read_limit]
 
     async def _poll_iteration(self) -> None:
         """Take due jobs for the free slots, then arq's housekeeping."""
         free = self._reserve(self.max_jobs)
         if free:
-            taken: list[Any] = []
+            taken: list[tuple[str, int]] = []
             try:
-                taken = await _POLL_LUA(
-                    self.pool,
-                    [self.queue_name, in_progress_key_prefix],
-                    timestamp_ms(),
-                    self._in_progress_ms,
-                    free,
-                    self.queue_read_limit,
-                )
+                keys = [self.queue_name, in_progress_key_prefix]
+                taken = _pairs(await _POLL_LUA(self.pool, keys, *self._take_args(free)))
             finally:
-                self._unreserve(free - len(taken) // 2)
+                self._unreserve(free - len(taken))
             await self._start_all(taken)
         if self.allow_abort_jobs:
             await self._cancel_aborted_jobs()
@@ -336,21 +334,21 @@ class OrchestratorWorker(Worker):
                 return
             done = await self._run_attempt_job(job_id, ids, current)
             reserved = self._reserve(self.max_jobs) if done else 0
-            taken: list[Any] = []
+            taken: list[tuple[str, int]] = []
             try:
                 taken = await asyncio.shield(
                     self._finish(job_id, done=done, want=reserved + int(done))
                 )
             finally:
-                unused = reserved + int(done) - len(taken) // 2
-                self._unreserve(min(reserved, unused))
+                # The first job taken stays in this slot; the others use the
+                # slots reserved above.
+                self._unreserve(reserved - max(0, len(taken) - 1))
             self.tasks.pop(job_id, None)
             if not taken:
                 return
-            # The first job taken stays in this slot; the others got slots above.
-            job_id, score = _text(taken[0]), int(float(taken[1]))
+            job_id, score = taken[0]
             self.tasks[job_id] = current
-            await self._start_all(taken[2:])
+            await self._start_all(taken[1:])
 
     async def _run_attempt_job(
         self, job_id: str, ids: tuple[uuid.UUID, str, int], current: asyncio.Task[Any]
@@ -388,7 +386,9 @@ class OrchestratorWorker(Worker):
 
         return True
 
-    async def _finish(self, job_id: str, *, done: bool, want: int) -> list[Any]:
+    async def _finish(
+        self, job_id: str, *, done: bool, want: int
+    ) -> list[tuple[str, int]]:
         """End a job in Redis and take up to ``want`` due jobs in the same call."""
         keys = [
             self.queue_name,
@@ -397,17 +397,9 @@ class OrchestratorWorker(Worker):
             retry_key_prefix,
             abort_jobs_ss,
         ]
-        argv = [
-            job_id,
-            "1" if done else "0",
-            timestamp_ms(),
-            self._in_progress_ms,
-            want,
-            self.queue_read_limit,
-        ]
-        taken: list[Any] = await _FINISH_LUA(self.pool, keys, *argv)
+        argv = [job_id, "1" if done else "0", *self._take_args(want)]
 
-        return taken
+        return _pairs(await _FINISH_LUA(self.pool, keys, *argv))
 
     async def hand_off(self, attempts: Sequence[QueuedAttempt]) -> None:
         """Enqueue attempts, starting here those this worker has room for."""
@@ -502,6 +494,11 @@ class OrchestratorWorker(Worker):
             extra={"event": "worker.redis_unavailable"},
         )
         await asyncio.sleep(delay)
+
+
+def _pairs(flat: Sequence[Any]) -> list[tuple[str, int]]:
+    """``take_due``'s ids and scores, in turn, as (job id, score) pairs."""
+    return [(_text(flat[i]), int(float(flat[i + 1]))) for i in range(0, len(flat), 2)]
 
 
 def _text(value: bytes | str) -> str:
