@@ -152,15 +152,3 @@ async def run_summary(session: AsyncSession, run_id: uuid.UUID) -> dict[str, Any
     counts = await _step_counts(session, [run_id])
 
     return _summary(row, counts.get(str(run_id), {}))
-
-
-async def run_edges(session: AsyncSession, run_id: uuid.UUID) -> list[tuple[str, str]]:
-    """Every edge of a run, static and expanded, as (upstream, downstream)."""
-    rows = await session.execute(
-        text(
-            "SELECT upstream, downstream FROM step_edges WHERE run_id = :run"
-            " ORDER BY upstream, downstream"
-        ),
-        {"run": run_id},
-    )
-    return [(r.upstream, r.downstream) for r in rows]

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.graph import Expansion, expansion_edges, validate_expansion
+from orchestrator.history import run_edges
 from orchestrator.models import ExpansionRow, StepEdgeRow, StepRunRow
 from orchestrator.states import StepRunStatus
 
@@ -30,12 +31,7 @@ async def apply_expansion(
     )
     for key in keys:
         existing[key]
-    edges = await session.execute(
-        select(StepEdgeRow.upstream, StepEdgeRow.downstream).where(
-            StepEdgeRow.run_id == run_id
-        )
-    )
-    for upstream, downstream in edges:
+    for upstream, downstream in await run_edges(session, run_id):
         existing[upstream].append(downstream)
     validate_expansion(expander, existing, expansion)
 

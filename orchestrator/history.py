@@ -174,3 +174,24 @@ async def get_attempts(
         }
         for r in rows
     ]
+
+
+# From each of the run's steps (its primary key's prefix) to the edges it
+# leads (step_edges' primary key): no index of step_edges is led by run_id,
+# so that a step's own lookups have only plans by key (migration 0008).
+_RUN_EDGES = text(
+    """
+    SELECT e.upstream, e.downstream
+    FROM step_runs s
+    JOIN step_edges e ON e.upstream = s.step_key AND e.run_id = s.run_id
+    WHERE s.run_id = :run
+    ORDER BY e.upstream, e.downstream
+    """
+)
+
+
+async def run_edges(session: AsyncSession, run_id: uuid.UUID) -> list[tuple[str, str]]:
+    """Every edge of a run, static and expanded, as (upstream, downstream)."""
+    rows = await session.execute(_RUN_EDGES, {"run": run_id})
+
+    return [(row.upstream, row.downstream) for row in rows]

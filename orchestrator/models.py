@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     func,
@@ -119,11 +120,13 @@ class StepRunRow(OrchestratorBase):
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     __table_args__ = (
+        # Steps still to start; not those running, so that a lookup of a
+        # running step has only the primary key to use (migration 0008).
         Index(
-            "ix_step_runs_active",
+            "ix_step_runs_waiting",
             "run_id",
             "status",
-            postgresql_where=text("status IN ('pending', 'queued', 'running')"),
+            postgresql_where=text("status IN ('pending', 'queued')"),
         ),
     )
 
@@ -133,11 +136,14 @@ class StepEdgeRow(OrchestratorBase):
 
     __tablename__ = "step_edges"
 
-    run_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
-    upstream: Mapped[str] = mapped_column(String(300), primary_key=True)
-    downstream: Mapped[str] = mapped_column(String(300), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    upstream: Mapped[str] = mapped_column(String(300))
+    downstream: Mapped[str] = mapped_column(String(300))
 
+    # No index is led by run_id: an edge is found from either end by two
+    # leading columns, never by scanning its run (migration 0008).
     __table_args__ = (
+        PrimaryKeyConstraint("upstream", "run_id", "downstream"),
         ForeignKeyConstraint(
             ["run_id", "upstream"],
             ["step_runs.run_id", "step_runs.step_key"],
@@ -148,7 +154,7 @@ class StepEdgeRow(OrchestratorBase):
             ["step_runs.run_id", "step_runs.step_key"],
             ondelete="CASCADE",
         ),
-        Index("ix_step_edges_downstream", "downstream", "run_id"),
+        Index("ix_step_edges_downstream", "downstream", "run_id", "upstream"),
     )
 
 

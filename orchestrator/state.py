@@ -132,10 +132,12 @@ _CLAIM = """
            st.task, st.params, st.timeout_s, st.retry_policy,
            ru.graph_name, ru.logical_time, ru.trigger, ru.actor, ru.params,
            ru.traceparent,
-           (SELECT coalesce(jsonb_object_agg(e.upstream, u.output), '{}'::jsonb)
-            FROM step_edges e
-            JOIN step_runs u ON u.run_id = e.run_id AND u.step_key = e.upstream
-            WHERE e.run_id = $1 AND e.downstream = $2),
+           (SELECT coalesce(jsonb_object_agg(e.upstream,
+                                             (SELECT u.output FROM step_runs u
+                                              WHERE u.run_id = $1
+                                                AND u.step_key = e.upstream)),
+                            '{}'::jsonb)
+            FROM step_edges e WHERE e.downstream = $2 AND e.run_id = $1),
            set_config('synchronous_commit', 'off', true)
     FROM a, step_runs st, runs ru
     WHERE st.run_id = $1 AND st.step_key = $2 AND ru.id = $1

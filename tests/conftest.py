@@ -97,6 +97,14 @@ async def db_url(server_urls: tuple[str, str], template_db: str) -> AsyncIterato
 
 
 @pytest.fixture
+async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A driver connection to the test's database, for SQL the engine sends."""
+    connection = await asyncpg.connect(_asyncpg_dsn(db_url))
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(db_url)
     yield eng

@@ -25,12 +25,11 @@ from api.runs_query import (
     API,
     RunFilter,
     list_run_summaries,
-    run_edges,
     run_summary,
     run_urls,
 )
 from orchestrator.errors import StepNotFoundError
-from orchestrator.history import get_attempts, get_run
+from orchestrator.history import get_attempts, get_run, run_edges
 
 router = APIRouter(tags=["runs"])
 RunId = Annotated[uuid.UUID, Path(description="The run's id (a UUID).")]

@@ -12,54 +12,19 @@ import importlib
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
-from sqlalchemy.engine import make_url
 
 from orchestrator.sweep import _READY_PENDING
+from tests.support.plans import buffers_touched, fan_out, leaf_key, top_plan
 
 WIDTH = 1_000
 
 
-@pytest.fixture
-async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    dsn = make_url(db_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-    yield connection
-    await connection.close()
-
-
 async def _fan_out(conn: asyncpg.Connection, root_status: str) -> uuid.UUID:
     """A run of a root and WIDTH pending leaves that wait for it."""
-    run_id = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO runs (id, graph_name, graph_hash, definition, status, trigger,"
-        " actor, logical_time, params) VALUES ($1, 'fan', 'h', '{}', 'running',"
-        " 'cli', 'test', now(), '{}')",
-        run_id,
-    )
-    await conn.execute(
-        "INSERT INTO step_runs (run_id, step_key, task, status, params, attempt,"
-        " budget_start, max_attempts, timeout_s, retry_policy)"
-        " SELECT $1, k, 't', CASE WHEN k = 'root' THEN $2 ELSE 'pending' END,"
-        " '{}', 0, 1, 3, 60, '{}'"
-        " FROM (SELECT 'root' AS k UNION ALL"
-        "       SELECT 'leaf' || i FROM generate_series(1, $3) i) keys",
-        run_id,
-        root_status,
-        WIDTH,
-    )
-    await conn.execute(
-        "INSERT INTO step_edges (run_id, upstream, downstream)"
-        " SELECT $1, 'root', 'leaf' || i FROM generate_series(1, $2) i",
-        run_id,
-        WIDTH,
-    )
-
-    return run_id
+    return await fan_out(conn, WIDTH, root=root_status, leaves="pending")
 
 
 def _rows_read(plan: dict[str, Any]) -> int:
@@ -87,7 +52,7 @@ async def test_readiness_check_reads_each_edge_and_step_a_few_times(
     proportion to them (it read 10^9 rows before migration 0007)."""
     migration = importlib.import_module("migrations.versions.0007_readiness_by_key")
     run_id = await _fan_out(conn, "succeeded")
-    keys = [f"leaf{i}" for i in range(1, WIDTH + 1)]
+    keys = [leaf_key(i) for i in range(1, WIDTH + 1)]
     blocked = re.sub(r"\bp_run\b", "$1", migration.BLOCKED.format(key="c.key"))
     query = f"SELECT c.key FROM unnest($2::text[]) AS c(key) WHERE NOT {blocked}"
 
@@ -98,10 +63,38 @@ async def test_readiness_check_reads_each_edge_and_step_a_few_times(
     assert read <= 5 * WIDTH
 
 
+async def test_queue_ready_stays_by_key_with_statistics_of_an_earlier_run(
+    conn: asyncpg.Connection,
+) -> None:
+    """Statistics gathered while only an earlier run existed make the new run's
+    rows look like none; queueing its 1,000 leaves still touches a few dozen
+    buffers per leaf (before migration 0008 it scanned the run's edges for
+    every leaf: 3 million buffers)."""
+    await _fan_out(conn, "succeeded")
+    await conn.execute("ANALYZE")
+    run_id = await _fan_out(conn, "succeeded")
+    keys = [leaf_key(i) for i in range(1, WIDTH + 1)]
+
+    async with conn.transaction():
+        raw = await conn.fetchval(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)"
+            " SELECT * FROM rr_queue_ready($1, $2)",
+            run_id,
+            keys,
+        )
+        queued = await conn.fetchval(
+            "SELECT count(*) FROM step_runs WHERE run_id = $1 AND status = 'queued'",
+            run_id,
+        )
+
+    assert queued == WIDTH
+    assert buffers_touched(top_plan(raw)) <= 50 * WIDTH
+
+
 async def test_queue_ready_queues_a_wide_fan_out_once(conn: asyncpg.Connection) -> None:
     """All 1,000 leaves of a succeeded root are queued once, each with attempt 1."""
     run_id = await _fan_out(conn, "succeeded")
-    keys = [f"leaf{i}" for i in range(1, WIDTH + 1)]
+    keys = [leaf_key(i) for i in range(1, WIDTH + 1)]
 
     async with conn.transaction():
         first = await conn.fetch("SELECT * FROM rr_queue_ready($1, $2)", run_id, keys)
