@@ -124,7 +124,7 @@ async def test_enqueue_takes_due_jobs_and_wakes_others_for_the_rest(
     )
     assert (again, taken_again) == (0, [])
     assert await pubsub.get_message(timeout=0.3) is None
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def test_enqueue_never_takes_a_deferred_job(
