@@ -1,13 +1,14 @@
-"""5. The jobs at scale: health scores, clustering, norm propagation.
+"""5. The jobs at scale: health scores, the flywheel, norm propagation.
 
 ``health_1m.py`` (compute_health_scores over 10,000 rules and 1,000,000
-evaluations) and ``cluster_50k.py`` (the flywheel's clustering of 50,000
-corrections) run as they are, each in its own process; their printed figures are
-read back, and their peak memory is that process's maximum resident set
+evaluations) and ``cluster_50k.py`` (the clustering step alone, over 50,000
+corrections) run as they are, each in its own process; their printed figures
+are read back, and their peak memory is that process's maximum resident set
 (``wait4``). For health scores the work is mostly PostgreSQL's, whose memory
 is not counted.
 
-Norm propagation runs for real: the CWE research view and the nine ASVS
+The whole flywheel runs through a worker (``bench/flywheel.py``). Norm
+propagation runs for real: the CWE research view and the nine ASVS
 locales are imported from the corpus folder into a scratch database, and
 CWE-284 is amended through the engine with one worker process; the run is timed
 from the amendment request to its end, and its peak memory is the worker's.
@@ -29,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 import graphs.propagate_norm_amendment as propagation
+from bench import flywheel
 from bench.config import BenchConfig
 from bench.engine_runs import T, client, step_count, wait_finished
 from bench.figures import Figure
@@ -109,9 +111,9 @@ def read_number(pattern: str, run: ScriptRun, script: str) -> float:
 
 
 async def measure(config: BenchConfig) -> list[Figure]:
-    """Health scores, clustering and norm propagation."""
+    """Health scores, clustering, the flywheel and norm propagation."""
     figures: list[Figure] = []
-    for part in (_health, _clustering, _propagation):
+    for part in (_health, _clustering, _flywheel, _propagation):
         try:
             figures += await part(config)
         except Exception as exc:
@@ -195,6 +197,10 @@ async def _clustering(config: BenchConfig) -> list[Figure]:
             [run.max_rss_bytes / MIB],
         ),
     ]
+
+
+async def _flywheel(config: BenchConfig) -> list[Figure]:
+    return await flywheel.measure(config)
 
 
 async def _propagation(config: BenchConfig) -> list[Figure]:

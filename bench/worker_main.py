@@ -1,6 +1,6 @@
 """A worker process of the engine for benchmarks: ``python -m bench.worker_main``.
 
-Serves the no-op benchmark tasks and norm propagation, with the settings a
+Serves the no-op benchmark tasks, the flywheel and norm propagation, with the settings a
 deployed worker has by default (``WORKER_CONCURRENCY`` 10, poll 0.5 s as a
 fallback to the wake channel, heartbeat and sweep every 5 s) and the deployed
 worker's telemetry (spans sampled but exported nowhere, metrics kept). Reads
@@ -16,13 +16,18 @@ import os
 from datetime import timedelta
 
 import bench.noop_graphs
+import graphs.cluster_corrections
 import graphs.propagate_norm_amendment
 from orchestrator.config import Settings
 from orchestrator.telemetry import WORKER_SERVICE, build_telemetry
 from orchestrator.worker import WorkerConfig, build_worker
 
 # Imported for the tasks they register.
-REGISTERS = (bench.noop_graphs, graphs.propagate_norm_amendment)
+REGISTERS = (
+    bench.noop_graphs,
+    graphs.cluster_corrections,
+    graphs.propagate_norm_amendment,
+)
 
 
 def main() -> None:
