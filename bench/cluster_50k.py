@@ -5,12 +5,11 @@ changed, plus unrelated noise), embeds them with the local embedder (or draws
 vectors around theme centroids with ``--source vectors``), clusters them as the
 ``cluster`` step does, and prints time, peak memory and cluster figures.
 
-    .venv/bin/python bench/cluster_50k.py [--n 50000] [--block 1024]
+    .venv/bin/python -m bench.cluster_50k [--n 50000] [--block 1024]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import resource
 import sys
@@ -21,6 +20,7 @@ from collections import Counter
 import numpy as np
 import numpy.typing as npt
 
+from bench.arguments import fraction, positive_int, script_parser
 from tasks.clustering import connected_clusters
 from tasks.providers.local import HashingEmbedder
 
@@ -62,14 +62,32 @@ def synthetic_vectors(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=50_000)
-    parser.add_argument("--block", type=int, default=1024)
-    parser.add_argument("--themes", type=int, default=400)
-    parser.add_argument("--noise", type=float, default=0.2)
-    parser.add_argument("--source", choices=["texts", "vectors"], default="texts")
-    parser.add_argument("--dim", type=int, default=512)
-    parser.add_argument("--seed", type=int, default=7)
+    parser = script_parser(__doc__)
+    parser.add_argument(
+        "--n", type=positive_int, default=50_000, help="corrections to cluster"
+    )
+    parser.add_argument(
+        "--block", type=positive_int, default=1024, help="rows compared at a time"
+    )
+    parser.add_argument(
+        "--themes", type=positive_int, default=400, help="recurring themes"
+    )
+    parser.add_argument(
+        "--noise",
+        type=fraction,
+        default=0.2,
+        help="share of corrections that restate no theme",
+    )
+    parser.add_argument(
+        "--source",
+        choices=["texts", "vectors"],
+        default="texts",
+        help="embed generated texts, or generate vectors directly",
+    )
+    parser.add_argument(
+        "--dim", type=positive_int, default=512, help="embedding dimensions"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="random seed")
     args = parser.parse_args()
     out = sys.stdout
 

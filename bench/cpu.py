@@ -7,13 +7,19 @@ by any one of them; these readings show which.
 
 - Workers: their processes' user plus system time (``psutil``).
 - PostgreSQL: every local process named ``postgres`` (the backends serving the
-  workers, and the WAL writer and other helpers). Only a server on this machine
-  can be read; for another, the reading is ``None``. A backend that exits
-  during the stretch takes its time with it, so short-lived connections are
-  undercounted (the workers' and the benchmark's are pooled and outlive it).
+  workers, and the WAL writer and other helpers), counted per process: what
+  each process alive at the end used since the start (all of it, if it started
+  meanwhile). A backend that exits during the stretch is not counted, so
+  short-lived connections are undercounted (the workers' and the benchmark's
+  are pooled and outlive it), and other clients of the same server are
+  counted. Only a server on this machine can be read; for another, the
+  reading is ``None``.
 - Redis: the server's own ``INFO cpu``, which counts all of its clients.
 - The machine: every core's busy time (all but idle and I/O wait), so the
   benchmark's own process and the kernel are in it too.
+
+The kernel counts CPU time in ticks (10 ms here), so a stretch of a fraction of
+a second (``--quick``) reads coarsely; a full-size run lasts seconds.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ class CpuReading:
 
     at: float
     workers_s: float
-    postgres_s: float | None
+    postgres_by_pid: dict[int, float] | None
     redis_s: float
     machine_busy_s: float
 
@@ -57,16 +63,16 @@ class CpuUse:
         return 100.0 * self.machine_busy_s / (self.elapsed_s * cores)
 
 
-def postgres_cpu_seconds() -> float | None:
-    """CPU seconds of the local ``postgres`` processes, or None if there are none."""
-    total, found = 0.0, False
-    for proc in psutil.process_iter(["name", "cpu_times"]):
-        times = proc.info["cpu_times"]
-        if proc.info["name"] == "postgres" and times is not None:
-            total += times.user + times.system
-            found = True
+def postgres_cpu_seconds() -> dict[int, float] | None:
+    """CPU seconds of each local ``postgres`` process, or None if there are none."""
+    by_pid = {
+        proc.pid: float(times.user + times.system)
+        for proc in psutil.process_iter(["name", "cpu_times"])
+        if proc.info["name"] == "postgres"
+        and (times := proc.info["cpu_times"]) is not None
+    }
 
-    return total if found else None
+    return by_pid or None
 
 
 def machine_busy_seconds() -> float:
@@ -83,7 +89,7 @@ async def read_cpu(procs: Sequence[WorkerProcess], redis: Redis) -> CpuReading:
     return CpuReading(
         at=time.perf_counter(),
         workers_s=sum(p.cpu_seconds() for p in procs),
-        postgres_s=postgres_cpu_seconds(),
+        postgres_by_pid=postgres_cpu_seconds(),
         redis_s=float(info["used_cpu_sys"]) + float(info["used_cpu_user"]),
         machine_busy_s=machine_busy_seconds(),
     )
@@ -91,11 +97,13 @@ async def read_cpu(procs: Sequence[WorkerProcess], redis: Redis) -> CpuReading:
 
 def used_between(before: CpuReading, after: CpuReading) -> CpuUse:
     """What was used from ``before`` to ``after``."""
-    postgres = (
-        None
-        if before.postgres_s is None or after.postgres_s is None
-        else after.postgres_s - before.postgres_s
-    )
+    postgres = None
+    if before.postgres_by_pid is not None and after.postgres_by_pid is not None:
+        earlier = before.postgres_by_pid
+        postgres = sum(
+            max(0.0, seconds - earlier.get(pid, 0.0))
+            for pid, seconds in after.postgres_by_pid.items()
+        )
 
     return CpuUse(
         elapsed_s=after.at - before.at,

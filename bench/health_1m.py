@@ -8,13 +8,12 @@ pass is a re-run for the same T: upserts instead of inserts). Prints the figures
 and drops the scratch database.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/health_1m.py [--rules 10000] [--evaluations 1000000]
+        .venv/bin/python -m bench.health_1m [--rules 10000] [--evaluations 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -26,6 +25,9 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench.arguments import positive_int, script_parser
+from bench.scratch import ServersUnreachableError, check_database
+from bench.stopping import run_until_stopped
 from orchestrator.context import StepContext
 from orchestrator.db import make_engine, make_sessionmaker
 from orchestrator.migrate import upgrade_async
@@ -140,14 +142,36 @@ async def bench(base_url: str, rules: int, evaluations: int) -> None:
 
 def main() -> None:
     """Parse the arguments and run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rules", type=int, default=10_000)
-    parser.add_argument("--evaluations", type=int, default=1_000_000)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser = script_parser(__doc__)
+    parser.add_argument(
+        "--rules", type=positive_int, default=10_000, help="active rules to score"
+    )
+    parser.add_argument(
+        "--evaluations",
+        type=positive_int,
+        default=1_000_000,
+        help="evaluations spread over the rules",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="a server to create the scratch database on (DATABASE_URL)",
+    )
     args = parser.parse_args()
     if not args.database_url:
         parser.error("set DATABASE_URL or pass --database-url")
-    asyncio.run(bench(args.database_url, args.rules, args.evaluations))
+    sys.exit(run_until_stopped(_main(args)))
+
+
+async def _main(args: argparse.Namespace) -> int:
+    try:
+        await check_database(args.database_url)
+    except ServersUnreachableError as exc:
+        sys.stderr.write(f"bench.health_1m: {exc}\n")
+        return 2
+    await bench(args.database_url, args.rules, args.evaluations)
+
+    return 0
 
 
 if __name__ == "__main__":

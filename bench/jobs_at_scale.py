@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,11 @@ def run_script(
     *args: str,
     accept: tuple[int, ...] = (0,),
     env: dict[str, str] | None = None,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> ScriptRun:
-    """Run ``bench/<script>`` to its end in its own process (blocking).
+    """Run ``python -m bench.<script>`` to its end in its own process (blocking).
+
+    ``on_start`` is handed the process as soon as it exists.
 
     Raises:
         ScriptFailedError: it exited with a code not in ``accept``.
@@ -76,13 +80,15 @@ def run_script(
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "bench" / script), *args],
+            [sys.executable, "-m", f"bench.{script.removesuffix('.py')}", *args],
             cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=errors,
             env={**os.environ, **(env or {})},
         )
+        if on_start is not None:
+            on_start(proc)
         assert proc.stdout is not None
         stdout = proc.stdout.read().decode()
         proc.stdout.close()
@@ -96,6 +102,17 @@ def run_script(
             raise ScriptFailedError(msg)
 
     return ScriptRun(stdout, elapsed, usage.ru_maxrss * 1024, proc.returncode)
+
+
+async def run_script_async(script: str, *args: str) -> ScriptRun:
+    """``run_script`` in a thread; cancelling it sends the script SIGTERM."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        return await asyncio.to_thread(run_script, script, *args, on_start=procs.append)
+    except asyncio.CancelledError:
+        for proc in procs:
+            proc.terminate()
+        raise
 
 
 def read_number(pattern: str, run: ScriptRun, script: str) -> float:
@@ -136,8 +153,7 @@ async def _health(config: BenchConfig) -> list[Figure]:
     rules = config.size(10_000, 1_000)
     evaluations = config.size(1_000_000, 50_000)
     script = "health_1m.py"
-    run = await asyncio.to_thread(
-        run_script,
+    run = await run_script_async(
         script,
         f"--rules={rules}",
         f"--evaluations={evaluations}",
@@ -172,7 +188,7 @@ async def _health(config: BenchConfig) -> list[Figure]:
 async def _clustering(config: BenchConfig) -> list[Figure]:
     corrections = config.size(50_000, 5_000)
     script = "cluster_50k.py"
-    run = await asyncio.to_thread(run_script, script, f"--n={corrections}")
+    run = await run_script_async(script, f"--n={corrections}")
     label = f"clustering {corrections:,} corrections"
 
     return [

@@ -1,7 +1,9 @@
 """Run every benchmark and print one table: ``python -m bench.run_all``.
 
-Against the PostgreSQL and Redis named by ``DATABASE_URL`` and ``REDIS_URL``
-(default: a local PostgreSQL as user postgres and Redis database 0). Each
+Against the PostgreSQL and Redis named by ``DATABASE_URL`` and ``REDIS_URL``;
+where one is unset, the embedded server the ``rulerepo`` CLI uses (started if
+it is not running, under ``RULEREPO_DATA_DIR``). Both are checked before any
+benchmark starts. Each
 benchmark gets a scratch database (created, migrated, dropped) and private
 queues, and starts its own worker processes. Prints the machine, then for every
 figure its median, range and number of runs; engine figures stand beside plain
@@ -10,13 +12,13 @@ arq's, measured in the same invocation, with their ratio.
     .venv/bin/python -m bench.run_all [--quick] [--markdown PATH] [--only NAMES]
 
 ``--quick`` uses small sizes, to check that everything runs; its figures are not
-the ones to quote.
+the ones to quote. SIGTERM stops it as Ctrl-C does: workers are stopped and
+scratch databases dropped before it exits (143).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -32,10 +34,12 @@ from bench import (
     jobs_at_scale,
     throughput,
 )
+from bench.arguments import positive_int
 from bench.config import BenchConfig
 from bench.figures import Figure, markdown_table, text_table
 from bench.machine import Machine, describe
-from bench.scratch import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+from bench.scratch import ServersUnreachableError, check_servers
+from bench.stopping import run_until_stopped
 from bench.workers import PROJECT_ROOT
 
 # Named explicitly: run as ``-m``, this module is ``__main__``.
@@ -64,7 +68,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument(
-        "--repeat", type=int, help="runs of each repeated figure (3; quick: 2)"
+        "--repeat",
+        type=positive_int,
+        help="runs of each repeated figure (3; quick: 2)",
     )
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument(
@@ -80,16 +86,36 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="the CWE and ASVS catalogues (RULEREPO_CORPUS_DIR)",
     )
     args = parser.parse_args(argv)
-    names = args.only.split(",") if args.only else list(BENCHMARKS)
-    unknown = sorted(set(names) - set(BENCHMARKS))
-    if unknown:
-        parser.error(
-            f"unknown benchmark(s) {', '.join(unknown)}; "
-            f"choose from {', '.join(BENCHMARKS)}"
-        )
-    args.names = names
+    args.names = _names(parser, args.only)
+    if args.markdown is not None:
+        _check_writable(parser, args.markdown)
 
     return args
+
+
+def _names(parser: argparse.ArgumentParser, only: str | None) -> list[str]:
+    """The benchmarks ``--only`` names, in order and once each (all if unset)."""
+    if only is None:
+        return list(BENCHMARKS)
+    names = list(dict.fromkeys(n.strip() for n in only.split(",") if n.strip()))
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown or not names:
+        given = ", ".join(repr(n) for n in unknown) or "none"
+        parser.error(
+            f"--only: unknown benchmark(s) {given}; choose from {', '.join(BENCHMARKS)}"
+        )
+
+    return names
+
+
+def _check_writable(parser: argparse.ArgumentParser, path: Path) -> None:
+    """Refuse a ``--markdown`` path that cannot be written, before any work."""
+    if path.is_dir():
+        parser.error(f"--markdown: {path} is a directory; name a file")
+    if not path.parent.is_dir():
+        parser.error(f"--markdown: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        parser.error(f"--markdown: the folder {path.parent} is not writable")
 
 
 async def run(config: BenchConfig, names: list[str]) -> list[Figure]:
@@ -139,7 +165,7 @@ def report(machine: Machine, config: BenchConfig, figures: list[Figure]) -> str:
 
 def markdown(machine: Machine, config: BenchConfig, figures: list[Figure]) -> str:
     """The same report as a Markdown document."""
-    mode = "quick (small sizes)" if config.quick else "full"
+    mode = "quick (small sizes; not figures to quote)" if config.quick else "full"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
         "# Benchmarks",
@@ -155,13 +181,27 @@ def markdown(machine: Machine, config: BenchConfig, figures: list[Figure]) -> st
 
 
 async def main_async(argv: list[str] | None = None) -> int:
-    """Run the benchmarks and print the report; 1 if any benchmark failed."""
+    """Run the benchmarks and print the report; 1 if any benchmark failed,
+    2 if the servers cannot be used."""
     args = _arguments(argv)
+    try:
+        database_url, redis_url = _servers()
+        await check_servers(database_url, redis_url)
+    except ServersUnreachableError as exc:
+        sys.stderr.write(f"bench: {exc}\n")
+        return 2
+    if "jobs" in args.names and not (args.corpus_dir / "cwe").is_dir():
+        logger.warning(
+            "the CWE and ASVS catalogues are not in %s (--corpus-dir, "
+            "RULEREPO_CORPUS_DIR): the propagation figures will be a failed row",
+            args.corpus_dir,
+            extra={"event": "bench.no_corpus"},
+        )
     config = BenchConfig(
-        database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-        redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+        database_url=database_url,
+        redis_url=redis_url,
         quick=args.quick,
-        repeat=args.repeat or (2 if args.quick else 3),
+        repeat=args.repeat if args.repeat is not None else (2 if args.quick else 3),
         corpus_dir=args.corpus_dir,
     )
     machine = await describe(config.database_url, config.redis_url)
@@ -173,6 +213,24 @@ async def main_async(argv: list[str] | None = None) -> int:
     return 1 if any(f.failed for f in figures) else 0
 
 
+def _servers() -> tuple[str, str]:
+    """``DATABASE_URL`` and ``REDIS_URL``, or the embedded servers where unset.
+
+    Raises:
+        ServersUnreachableError: the settings cannot be read, or an embedded
+            server cannot be started.
+    """
+    from rulerepo.app import resolve
+
+    try:
+        deployment = resolve()
+    except Exception as exc:
+        msg = f"cannot resolve the servers: {type(exc).__name__}: {exc}"
+        raise ServersUnreachableError(msg) from exc
+
+    return deployment.database_url, deployment.redis_url
+
+
 def main() -> None:
     """Entry point of ``python -m bench.run_all``."""
     logging.basicConfig(
@@ -181,7 +239,7 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("bench").setLevel(logging.INFO)
-    sys.exit(asyncio.run(main_async()))
+    sys.exit(run_until_stopped(main_async()))
 
 
 if __name__ == "__main__":

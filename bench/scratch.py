@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from redis.asyncio import Redis
@@ -22,8 +23,70 @@ from orchestrator.migrate import upgrade_async
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+CONNECT_TIMEOUT_S = 10.0
+
+
+class ServersUnreachableError(RuntimeError):
+    """PostgreSQL or Redis cannot be reached, or their URL cannot be read."""
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return repr(url)
+
+
+def _shown_redis(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+async def check_servers(database_url: str, redis_url: str) -> None:
+    """Connect to both servers once, so a bad setting fails before any work.
+
+    Raises:
+        ServersUnreachableError: naming the server, its URL (password hidden)
+            and the variable that sets it.
+    """
+    await check_database(database_url)
+    await check_redis(redis_url)
+
+
+async def check_database(database_url: str) -> None:
+    """Connect to PostgreSQL once (see ``check_servers``)."""
+    try:
+        conn = await asyncpg.connect(admin_dsn(database_url), timeout=CONNECT_TIMEOUT_S)
+        await conn.close()
+    except Exception as exc:
+        error = _unusable("PostgreSQL", _shown(database_url), "DATABASE_URL", exc)
+        raise error from exc
+
+
+async def check_redis(redis_url: str) -> None:
+    """Ping Redis once (see ``check_servers``)."""
+    try:
+        redis = Redis.from_url(redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S)
+        try:
+            await redis.ping()
+        finally:
+            await redis.aclose()
+    except Exception as exc:
+        error = _unusable("Redis", _shown_redis(redis_url), "REDIS_URL", exc)
+        raise error from exc
+
+
+def _unusable(
+    server: str, shown: str, variable: str, exc: Exception
+) -> ServersUnreachableError:
+    return ServersUnreachableError(
+        f"cannot use {server} at {shown} ({variable}): {type(exc).__name__}: {exc}"
+    )
 
 
 def admin_dsn(url: str) -> str:
