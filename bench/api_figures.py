@@ -19,7 +19,7 @@ from bench.jobs_at_scale import ScriptRun, run_script
 from bench.workers import PROJECT_ROOT
 
 SECTION = "6. the API"
-SCRIPT = "api_runs.py"
+SCRIPT = "api_runs"
 QUICK_ARGS = {"--runs": "10000", "--deep": "50", "--requests": "50"}
 
 _PAGE = re.compile(
@@ -32,12 +32,12 @@ _RATIO = re.compile(r"^deep p99 / first p99 = (?P<ratio>[\d.]+)")
 
 async def measure(config: BenchConfig) -> list[Figure]:
     """The API script's figures, or a row saying why there are none."""
-    if not (PROJECT_ROOT / "bench" / SCRIPT).exists():
+    if not (PROJECT_ROOT / "bench" / f"{SCRIPT}.py").exists():
         return [
             Figure(
                 SECTION,
                 "first and deep page",
-                note=f"not measured: bench/{SCRIPT} missing",
+                note=f"not measured: bench/{SCRIPT}.py missing",
             )
         ]
     usage = await asyncio.to_thread(run_script, SCRIPT, "--help")
@@ -80,10 +80,10 @@ def _figures(run: ScriptRun) -> list[Figure]:
                 )
             )
         else:
-            figures.append(Figure(SECTION, f"bench/{SCRIPT} printed", note=line))
+            figures.append(Figure(SECTION, f"bench.{SCRIPT} printed", note=line))
     if run.exit_code:
         figures.append(
-            Figure(SECTION, f"bench/{SCRIPT}", note=f"exited with {run.exit_code}")
+            Figure(SECTION, f"bench.{SCRIPT}", note=f"exited with {run.exit_code}")
         )
 
     return figures

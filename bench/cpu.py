@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import psutil
 from redis.asyncio import Redis
 
-from bench.workers import WorkerProcess
+from bench.workers import WorkerProcess, redis_cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,13 @@ def machine_busy_seconds() -> float:
 
 async def read_cpu(procs: Sequence[WorkerProcess], redis: Redis) -> CpuReading:
     """One reading of every counter."""
-    info = await redis.info("cpu")
+    redis_s = await redis_cpu_seconds(redis)
 
     return CpuReading(
         at=time.perf_counter(),
         workers_s=sum(p.cpu_seconds() for p in procs),
         postgres_by_pid=postgres_cpu_seconds(),
-        redis_s=float(info["used_cpu_sys"]) + float(info["used_cpu_user"]),
+        redis_s=redis_s,
         machine_busy_s=machine_busy_seconds(),
     )
 

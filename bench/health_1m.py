@@ -23,10 +23,14 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from bench.arguments import positive_int, script_parser
-from bench.scratch import ServersUnreachableError, check_database
+from bench.scratch import (
+    ServersUnreachableError,
+    admin_dsn,
+    check_database,
+    with_database,
+)
 from bench.stopping import run_until_stopped
 from orchestrator.context import StepContext
 from orchestrator.db import make_engine, make_sessionmaker
@@ -74,16 +78,6 @@ SEED = [
 ]
 
 
-def _admin_dsn(url: str) -> str:
-    return (
-        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-
-
-def _with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
 async def _run_step(sessions: Any, fn: Any) -> tuple[float, Any]:
     started = time.perf_counter()
     async with sessions() as session, session.begin():
@@ -108,9 +102,9 @@ async def bench(base_url: str, rules: int, evaluations: int) -> None:
     """Seed a scratch database, time both steps twice, print, drop it."""
     out = sys.stdout
     name = f"rr_bench_health_{os.getpid()}"
-    admin = await asyncpg.connect(_admin_dsn(base_url))
+    admin = await asyncpg.connect(admin_dsn(base_url))
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(base_url, name)
+    url = with_database(base_url, name)
     engine = make_engine(url)
     try:
         await upgrade_async(url)

@@ -80,7 +80,7 @@ def run_script(
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", f"bench.{script.removesuffix('.py')}", *args],
+            [sys.executable, "-m", f"bench.{script}", *args],
             cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -152,7 +152,7 @@ async def measure(config: BenchConfig) -> list[Figure]:
 async def _health(config: BenchConfig) -> list[Figure]:
     rules = config.size(10_000, 1_000)
     evaluations = config.size(1_000_000, 50_000)
-    script = "health_1m.py"
+    script = "health_1m"
     run = await run_script_async(
         script,
         f"--rules={rules}",
@@ -187,7 +187,7 @@ async def _health(config: BenchConfig) -> list[Figure]:
 
 async def _clustering(config: BenchConfig) -> list[Figure]:
     corrections = config.size(50_000, 5_000)
-    script = "cluster_50k.py"
+    script = "cluster_50k"
     run = await run_script_async(script, f"--n={corrections}")
     label = f"clustering {corrections:,} corrections"
 

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from redis.asyncio import Redis
@@ -31,20 +30,11 @@ class ServersUnreachableError(RuntimeError):
 
 
 def _shown(url: str) -> str:
+    """``url`` with its password hidden (SQLAlchemy's parser reads Redis URLs too)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return repr(url)
-
-
-def _shown_redis(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 async def check_servers(database_url: str, redis_url: str) -> None:
@@ -77,7 +67,7 @@ async def check_redis(redis_url: str) -> None:
         finally:
             await redis.aclose()
     except Exception as exc:
-        error = _unusable("Redis", _shown_redis(redis_url), "REDIS_URL", exc)
+        error = _unusable("Redis", _shown(redis_url), "REDIS_URL", exc)
         raise error from exc
 
 

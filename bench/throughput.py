@@ -117,14 +117,12 @@ def _cpu_rows(label: str, item: str, runs: list[Measured], items: int) -> list[F
         "PostgreSQL server": [r.cpu.postgres_s for r in runs],
         "Redis server": [r.cpu.redis_s for r in runs],
     }
+    # PostgreSQL reads None when its server is not on this machine.
     rows = [
-        Figure(
-            SECTION,
-            f"{label}, 1 proc.: CPU per {item}, {who} (ms)",
-            [1000 * s / items for s in seconds if s is not None],
-        )
+        Figure(SECTION, f"{label}, 1 proc.: CPU per {item}, {who} (ms)", ms)
         for who, seconds in per_item.items()
-        if all(s is not None for s in seconds)
+        if None not in seconds
+        and (ms := [1000 * s / items for s in seconds if s is not None])
     ]
     rows.append(
         Figure(

@@ -219,12 +219,12 @@ async def idle_cpu(
     """
     redis = Redis.from_url(redis_url)
     try:
-        redis_before = await _redis_cpu_seconds(redis)
+        redis_before = await redis_cpu_seconds(redis)
         before = sum(p.cpu_seconds() for p in procs)
         started = time.perf_counter()
         await asyncio.sleep(window_s)
         used = sum(p.cpu_seconds() for p in procs) - before
-        redis_used = await _redis_cpu_seconds(redis) - redis_before
+        redis_used = await redis_cpu_seconds(redis) - redis_before
         elapsed = time.perf_counter() - started
     finally:
         await redis.aclose()
@@ -232,7 +232,8 @@ async def idle_cpu(
     return 100.0 * used / elapsed, 100.0 * redis_used / elapsed
 
 
-async def _redis_cpu_seconds(redis: Redis) -> float:
+async def redis_cpu_seconds(redis: Redis) -> float:
+    """CPU seconds the Redis server has used (its own ``INFO cpu``)."""
     info = await redis.info("cpu")
 
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
